@@ -1,0 +1,182 @@
+"""The process's one HTTP client and the politeness rules of every remote host.
+
+Each host (arXiv API, arxiv.org/html, Semantic Scholar, a model endpoint, ...) gets a `Host`: a
+concurrency bound, a pacer (minimum spacing between requests, shared by every run in the process),
+retries with backoff on transport errors, 429 and 5xx, and a pause for everyone after a
+`Retry-After`. A host that keeps failing raises `SourceUnavailable`, which runs report by name.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import anyio
+import httpx
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from . import __version__
+from .config import Settings
+
+USER_AGENT = f"pasa-mcp/{__version__} (+https://github.com/pasa-mcp/pasa-mcp)"
+MAX_RETRY_AFTER = 120.0  # seconds: a longer demand fails the request instead of stalling a run
+
+
+class SourceUnavailable(Exception):
+    """A host failed every attempt; the message names it and the last failure, never a secret."""
+
+    def __init__(self, host: str, attempts: int, last: str) -> None:
+        self.host, self.attempts, self.last = host, attempts, last
+        super().__init__(f"{host} unavailable: {attempts - 1} retries, last {last}")
+
+
+class SourceRejected(Exception):
+    """A host answered a request with a client error (4xx other than 429): retrying would not help."""
+
+    def __init__(self, host: str, status: int, detail: str) -> None:
+        self.host, self.status = host, status
+        super().__init__(f"{host} rejected the request: HTTP {status} {detail}".strip())
+
+
+class _Retryable(Exception):
+    def __init__(self, last: str, retry_after: float | None = None) -> None:
+        super().__init__(last)
+        self.last, self.retry_after = last, retry_after
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date), or None."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class Host:
+    """Politeness for one remote host: concurrency, pacing, retries, Retry-After."""
+
+    def __init__(self, name: str, *, interval: float = 0.0, concurrency: int = 8, retries: int = 5) -> None:
+        self.name = name
+        self.interval = interval
+        self.retries = retries
+        self._slots = anyio.Semaphore(concurrency)
+        self._pacer = AsyncLimiter(1, interval) if interval > 0 else None
+        self._paused_until = 0.0
+        self.requests = 0  # sent, retries included: benchmarks and run reports read it
+        self.throttled = 0  # 429 answers received
+        self._backoff = wait_exponential_jitter(initial=1, max=30)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request to this host for `seconds` (after a 429/503 with Retry-After)."""
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+        while (wait := self._paused_until - time.monotonic()) > 0:
+            await anyio.sleep(wait)
+        async with self._slots:
+            if self._pacer is not None:
+                await self._pacer.acquire()
+            self.requests += 1
+            try:
+                response = await client.send(request)
+            except httpx.TransportError as exc:
+                raise _Retryable(type(exc).__name__) from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            self.throttled += response.status_code == 429
+            retry_after = retry_after_seconds(response)
+            if retry_after is not None:
+                if retry_after > MAX_RETRY_AFTER:
+                    raise SourceUnavailable(
+                        self.name, 1, f"HTTP {response.status_code} with Retry-After {retry_after:.0f} s"
+                    )
+                self.pause(retry_after)
+            raise _Retryable(f"HTTP {response.status_code}", retry_after)
+        if response.status_code >= 400:
+            raise SourceRejected(self.name, response.status_code, _short(response.text))
+        return response
+
+    def _wait(self, state: Any) -> float:
+        exc = state.outcome.exception()
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return 0.0  # _send waits out the pause, which every concurrent request shares
+        return self._backoff(state)
+
+    async def request(self, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request under this host's rules; raise SourceUnavailable after the last retry."""
+        request = client.build_request(method, url, **kwargs)
+        attempts = 0
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(_Retryable),
+                stop=stop_after_attempt(self.retries + 1),
+                wait=self._wait,
+                reraise=True,
+            ):
+                with attempt:
+                    attempts += 1
+                    return await self._send(client, request)
+        except _Retryable as exc:
+            raise SourceUnavailable(self.name, attempts, exc.last) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def make_client(timeout: float, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    """The process's one HTTP client. Tests pass a MockTransport or talk to loopback servers."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=True,
+        transport=transport,
+    )
+
+
+
+class Net:
+    """The HTTP client and the `Host` of every remote service, one of each per process."""
+
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.client = make_client(settings.http_timeout, transport)
+        self._retries = settings.http_retries
+        self._policies: dict[str, dict[str, Any]] = {
+            "arxiv": {"label": "arXiv API", "interval": settings.arxiv_interval, "concurrency": 1},
+            "arxiv_html": {"label": "arxiv.org/html", "interval": settings.arxiv_html_interval, "concurrency": 2},
+            "ar5iv": {"label": "ar5iv", "interval": settings.arxiv_html_interval, "concurrency": 2},
+            "semantic_scholar": {"label": "Semantic Scholar", "interval": settings.s2_interval, "concurrency": 2},
+            "openalex": {"label": "OpenAlex", "interval": settings.openalex_interval, "concurrency": 4},
+            "google": {"label": "Google (serper.dev)", "concurrency": settings.serper_concurrency},
+        }
+        self.hosts: dict[str, Host] = {}
+
+    def host(self, name: str, **policy: Any) -> Host:
+        """The shared `Host` for `name`; `policy` (label, interval, concurrency) applies on first use."""
+        if name not in self.hosts:
+            rules = {"label": name, **self._policies.get(name, {}), **policy}
+            self.hosts[name] = Host(
+                rules.pop("label"), retries=rules.pop("retries", self._retries), **rules
+            )
+        return self.hosts[name]
+
+    async def request(self, host: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.host(host).request(self.client, method, url, **kwargs)
+
+    def request_counts(self) -> dict[str, int]:
+        return {host.name: host.requests for host in self.hosts.values()}
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,333 @@
+"""The SQLite store: papers (with FTS5), section maps, cached searches and resolutions, selector
+scores, and runs with their events.
+
+One file, WAL mode, shared safely by several processes: every write is one `BEGIN IMMEDIATE`
+transaction, so concurrent writers queue (busy timeout) instead of losing updates. The methods are
+synchronous; async code calls them through `Store.call`, which runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import anyio
+import sqlite_utils
+
+from .papers import Paper, SectionMap, title_key
+
+P = ParamSpec("P")
+T = TypeVar("T")
+BUSY_TIMEOUT_MS = 60_000
+
+
+_M001 = [
+    "CREATE TABLE papers (key TEXT PRIMARY KEY, arxiv_id TEXT, doi TEXT, title_key TEXT NOT NULL,"
+    " title TEXT NOT NULL, abstract TEXT NOT NULL, data TEXT NOT NULL, updated REAL NOT NULL)",
+    "CREATE INDEX papers_arxiv_id ON papers(arxiv_id)",
+    "CREATE INDEX papers_doi ON papers(doi)",
+    "CREATE INDEX papers_title_key ON papers(title_key)",
+    "CREATE VIRTUAL TABLE papers_fts USING fts5(title, abstract, content=\"papers\", content_rowid=\"rowid\","
+    " tokenize='porter')",
+    "CREATE TRIGGER papers_ai AFTER INSERT ON papers BEGIN"
+    " INSERT INTO papers_fts(rowid, title, abstract) VALUES (new.rowid, new.title, new.abstract); END",
+    "CREATE TRIGGER papers_ad AFTER DELETE ON papers BEGIN"
+    " INSERT INTO papers_fts(papers_fts, rowid, title, abstract)"
+    " VALUES ('delete', old.rowid, old.title, old.abstract); END",
+    "CREATE TRIGGER papers_au AFTER UPDATE ON papers BEGIN"
+    " INSERT INTO papers_fts(papers_fts, rowid, title, abstract)"
+    " VALUES ('delete', old.rowid, old.title, old.abstract);"
+    " INSERT INTO papers_fts(rowid, title, abstract) VALUES (new.rowid, new.title, new.abstract); END",
+    "CREATE TABLE section_maps (paper_key TEXT PRIMARY KEY, data TEXT NOT NULL, fetched REAL NOT NULL)",
+    "CREATE TABLE searches (source TEXT NOT NULL, query TEXT NOT NULL, before TEXT NOT NULL,"
+    " keys TEXT NOT NULL, fetched REAL NOT NULL, expires REAL NOT NULL, PRIMARY KEY (source, query, before))",
+    "CREATE TABLE resolutions (ref_key TEXT PRIMARY KEY, paper_key TEXT, fetched REAL NOT NULL,"
+    " expires REAL NOT NULL)",
+    "CREATE TABLE scores (id TEXT PRIMARY KEY, model TEXT NOT NULL, query TEXT NOT NULL,"
+    " paper_key TEXT NOT NULL, score REAL NOT NULL, created REAL NOT NULL)",
+    "CREATE TABLE runs (id TEXT PRIMARY KEY, query TEXT NOT NULL, params TEXT NOT NULL, status TEXT NOT NULL,"
+    " created REAL NOT NULL, updated REAL NOT NULL, result TEXT, error TEXT)",
+    "CREATE TABLE run_events (run_id TEXT NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL,"
+    " kind TEXT NOT NULL, data TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (run_id, seq))",
+]
+
+
+def _m001_initial(conn: sqlite3.Connection) -> None:
+    # One statement at a time: executescript() would commit the migration transaction early.
+    for statement in _M001:
+        conn.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
+SCHEMA_VERSION = len(MIGRATIONS)
+RUN_STATES = ("running", "finished", "failed", "cancelled")
+
+
+def score_id(model: str, query: str, title: str, abstract: str) -> str:
+    """Selector scores are a pure function of (model, query, title, abstract): hash them as the key."""
+    return hashlib.sha256(json.dumps([model, query, title, abstract]).encode()).hexdigest()
+
+
+def _before_key(before: date | None) -> str:
+    return before.isoformat() if before else ""
+
+
+class Store:
+    """The one SQLite file behind everything pasa-mcp learns."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: this module opens every transaction itself (BEGIN IMMEDIATE).
+        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        self.db = sqlite_utils.Database(conn)
+        self._lock = threading.RLock()
+        self._limiter = anyio.CapacityLimiter(1)
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    async def call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a store method in a worker thread, so the event loop never blocks on SQLite."""
+        return await anyio.to_thread.run_sync(lambda: method(*args, **kwargs), limiter=self._limiter)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
+            done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+            for migration in MIGRATIONS:
+                if migration.__name__ not in done:
+                    migration(conn)
+                    conn.execute("INSERT INTO _migrations VALUES (?, ?)", (migration.__name__, time.time()))
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("SELECT count(*) FROM _migrations").fetchone()[0]
+
+    # Papers ---------------------------------------------------------------------------------
+
+    def upsert_papers(self, papers: Iterable[Paper]) -> list[Paper]:
+        """Insert or merge papers with the records of the same work; returns the merged records."""
+        merged: list[Paper] = []
+        with self._write() as conn:
+            for paper in papers:
+                rows = conn.execute(
+                    "SELECT key, data FROM papers WHERE arxiv_id = ? OR doi = ? OR title_key = ?",
+                    (paper.arxiv_id, paper.doi, paper.title_key),
+                ).fetchall()
+                record = paper
+                for key, data in rows:
+                    known = Paper.model_validate_json(data)
+                    if known.same_work(record):
+                        record = known.merge(record)
+                        conn.execute("DELETE FROM papers WHERE key = ?", (key,))
+                        if key != record.key:
+                            conn.execute(
+                                "UPDATE OR IGNORE section_maps SET paper_key = ? WHERE paper_key = ?",
+                                (record.key, key),
+                            )
+                conn.execute(
+                    "INSERT OR REPLACE INTO papers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.key, record.arxiv_id, record.doi, record.title_key, record.title,
+                        record.abstract, record.model_dump_json(), time.time(),
+                    ),
+                )
+                merged.append(record)
+        return merged
+
+    def get_paper(self, key: str) -> Paper | None:
+        """A paper by key (`arxiv:…`, `doi:…`, `title:…`)."""
+        kind, _, value = key.partition(":")
+        column = {"arxiv": "arxiv_id", "doi": "doi", "title": "title_key"}.get(kind)
+        if column is None:
+            raise ValueError(f"not a paper key: {key!r} (expected arxiv:ID, doi:DOI or title:KEY)")
+        row = self.db.execute(f"SELECT data FROM papers WHERE {column} = ? LIMIT 1", (value,)).fetchone()
+        return Paper.model_validate_json(row[0]) if row else None
+
+    def get_papers(self, keys: Iterable[str]) -> dict[str, Paper]:
+        found = {key: self.get_paper(key) for key in keys}
+        return {key: paper for key, paper in found.items() if paper is not None}
+
+    def find_by_title(self, title: str) -> Paper | None:
+        row = self.db.execute("SELECT data FROM papers WHERE title_key = ? LIMIT 1", (title_key(title),)).fetchone()
+        return Paper.model_validate_json(row[0]) if row else None
+
+    def search_papers(self, text: str, limit: int = 10) -> list[Paper]:
+        """Full-text search over stored titles and abstracts (FTS5, porter stemming), best first."""
+        rows = self.db["papers"].search(text, limit=limit, columns=["data"], quote=True)
+        return [Paper.model_validate_json(row["data"]) for row in rows]
+
+    def count_papers(self) -> int:
+        return self.db["papers"].count
+
+    # Section maps ---------------------------------------------------------------------------
+
+    def put_section_map(self, paper_key: str, section_map: SectionMap) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO section_maps VALUES (?, ?, ?)",
+                (paper_key, section_map.model_dump_json(), time.time()),
+            )
+
+    def get_section_map(self, paper_key: str) -> SectionMap | None:
+        row = self.db.execute("SELECT data FROM section_maps WHERE paper_key = ?", (paper_key,)).fetchone()
+        return SectionMap.model_validate_json(row[0]) if row else None
+
+    # Cached searches and resolutions --------------------------------------------------------
+
+    def put_search(
+        self, source: str, query: str, before: date | None, keys: list[str], ttl: float
+    ) -> None:
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO searches VALUES (?, ?, ?, ?, ?, ?)",
+                (source, query, _before_key(before), json.dumps(keys), now, now + ttl),
+            )
+
+    def get_search(self, source: str, query: str, before: date | None) -> list[str] | None:
+        """Cached result keys of a search, or None when never run or expired."""
+        row = self.db.execute(
+            "SELECT keys FROM searches WHERE source = ? AND query = ? AND before = ? AND expires > ?",
+            (source, query, _before_key(before), time.time()),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_resolutions(self, resolved: dict[str, str | None], ttl_miss: float, ttl_hit: float) -> None:
+        """Remember reference title key -> paper key, misses (None) too, each with its expiry."""
+        now = time.time()
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO resolutions VALUES (?, ?, ?, ?)",
+                [(ref, key, now, now + (ttl_hit if key else ttl_miss)) for ref, key in resolved.items()],
+            )
+
+    def get_resolutions(self, ref_keys: Iterable[str]) -> dict[str, str | None]:
+        """The fresh cached resolutions among `ref_keys` (a value of None is a remembered miss)."""
+        now = time.time()
+        found: dict[str, str | None] = {}
+        for ref in set(ref_keys):
+            row = self.db.execute(
+                "SELECT paper_key FROM resolutions WHERE ref_key = ? AND expires > ?", (ref, now)
+            ).fetchone()
+            if row:
+                found[ref] = row[0]
+        return found
+
+    # Selector scores ------------------------------------------------------------------------
+
+    def get_scores(self, model: str, query: str, papers: Iterable[Paper]) -> dict[str, float]:
+        """Cached scores by paper key."""
+        found = {}
+        for paper in papers:
+            row = self.db.execute(
+                "SELECT score FROM scores WHERE id = ?", (score_id(model, query, paper.title, paper.abstract),)
+            ).fetchone()
+            if row:
+                found[paper.key] = row[0]
+        return found
+
+    def put_scores(self, model: str, query: str, scored: Iterable[tuple[Paper, float]]) -> None:
+        now = time.time()
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (score_id(model, query, p.title, p.abstract), model, query, p.key, score, now)
+                    for p, score in scored
+                ],
+            )
+
+    # Runs -----------------------------------------------------------------------------------
+
+    def create_run(self, query: str, params: dict[str, Any], run_id: str | None = None) -> str:
+        run_id = run_id or uuid.uuid4().hex[:12]
+        now = time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, 'running', ?, ?, NULL, NULL)",
+                (run_id, query, json.dumps(params, default=str), now, now),
+            )
+        return run_id
+
+    def add_event(self, run_id: str, kind: str, data: dict[str, Any]) -> int:
+        """Append an event to a run; returns its sequence number."""
+        with self._write() as conn:
+            (seq,) = conn.execute(
+                "SELECT coalesce(max(seq), 0) + 1 FROM run_events WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO run_events VALUES (?, ?, ?, ?, ?)",
+                (run_id, seq, kind, json.dumps(data, default=str), time.time()),
+            )
+            conn.execute("UPDATE runs SET updated = ? WHERE id = ?", (time.time(), run_id))
+        return seq
+
+    def finish_run(self, run_id: str, status: str, result: dict[str, Any] | None, error: str | None = None) -> None:
+        if status not in RUN_STATES:
+            raise ValueError(f"unknown run status {status!r}")
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, result = ?, error = ?, updated = ? WHERE id = ?",
+                (status, json.dumps(result, default=str) if result is not None else None, error, time.time(), run_id),
+            )
+
+    def save_partial(self, run_id: str, result: dict[str, Any]) -> None:
+        """Keep a running run's results so far (read back while it runs, and after a crash)."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET result = ?, updated = ? WHERE id = ?",
+                (json.dumps(result, default=str), time.time(), run_id),
+            )
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT id, query, params, status, created, updated, result, error FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        if not row:
+            return None
+        names = ("id", "query", "params", "status", "created", "updated", "result", "error")
+        run = dict(zip(names, row, strict=True))
+        run["params"] = json.loads(run["params"])
+        run["result"] = json.loads(run["result"]) if run["result"] else None
+        return run
+
+    def run_events(self, run_id: str, after: int = 0) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT seq, kind, data, at FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq", (run_id, after)
+        ).fetchall()
+        return [{"seq": s, "kind": k, "data": json.loads(d), "at": at} for s, k, d, at in rows]
+
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT id, query, status, created, updated FROM runs ORDER BY created DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [dict(zip(("id", "query", "status", "created", "updated"), r, strict=True)) for r in rows]
+
