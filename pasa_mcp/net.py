@@ -80,7 +80,7 @@ class Host:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-        while (wait := self._paused_until - time.monotonic()) > 0:
+        while (wait := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110 (a deadline, not an event)
             await anyio.sleep(wait)
         async with self._slots:
             if self._pacer is not None:
@@ -129,7 +129,6 @@ class Host:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -144,7 +143,6 @@ def make_client(timeout: float, transport: httpx.AsyncBaseTransport | None = Non
         follow_redirects=True,
         transport=transport,
     )
-
 
 
 class Net:
@@ -167,9 +165,7 @@ class Net:
         """The shared `Host` for `name`; `policy` (label, interval, concurrency) applies on first use."""
         if name not in self.hosts:
             rules = {"label": name, **self._policies.get(name, {}), **policy}
-            self.hosts[name] = Host(
-                rules.pop("label"), retries=rules.pop("retries", self._retries), **rules
-            )
+            self.hosts[name] = Host(rules.pop("label"), retries=rules.pop("retries", self._retries), **rules)
         return self.hosts[name]
 
     async def request(self, host: str, method: str, url: str, **kwargs: Any) -> httpx.Response:

@@ -16,9 +16,7 @@ _NEW_ID = r"(?P<new>(?:\d{2}(?:0[1-9]|1[0-2]))\.\d{4,5})"
 _OLD_ID = r"(?P<old>[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})"
 _ID = rf"(?:{_NEW_ID}|{_OLD_ID})(?:v\d+)?"
 _HOSTS = r"(?:www\.|export\.)?arxiv\.org|ar5iv(?:\.labs)?\.arxiv\.org|ar5iv\.org"
-_URL = re.compile(
-    rf"^(?:https?://)?(?:{_HOSTS})/(?:abs|pdf|html|format)/{_ID}(?:\.pdf)?(?:[/?#].*)?$", re.IGNORECASE
-)
+_URL = re.compile(rf"^(?:https?://)?(?:{_HOSTS})/(?:abs|pdf|html|format)/{_ID}(?:\.pdf)?(?:[/?#].*)?$", re.IGNORECASE)
 _BARE = re.compile(rf"^(?:arxiv:\s*)?{_ID}$", re.IGNORECASE)
 _IN_TEXT = re.compile(rf"(?:arxiv(?:\.org/abs/|:\s*|\s+))({_ID})", re.IGNORECASE)
 

@@ -36,7 +36,7 @@ _M001 = [
     "CREATE INDEX papers_arxiv_id ON papers(arxiv_id)",
     "CREATE INDEX papers_doi ON papers(doi)",
     "CREATE INDEX papers_title_key ON papers(title_key)",
-    "CREATE VIRTUAL TABLE papers_fts USING fts5(title, abstract, content=\"papers\", content_rowid=\"rowid\","
+    'CREATE VIRTUAL TABLE papers_fts USING fts5(title, abstract, content="papers", content_rowid="rowid",'
     " tokenize='porter')",
     "CREATE TRIGGER papers_ai AFTER INSERT ON papers BEGIN"
     " INSERT INTO papers_fts(rowid, title, abstract) VALUES (new.rowid, new.title, new.abstract); END",
@@ -50,8 +50,7 @@ _M001 = [
     "CREATE TABLE section_maps (paper_key TEXT PRIMARY KEY, data TEXT NOT NULL, fetched REAL NOT NULL)",
     "CREATE TABLE searches (source TEXT NOT NULL, query TEXT NOT NULL, before TEXT NOT NULL,"
     " keys TEXT NOT NULL, fetched REAL NOT NULL, expires REAL NOT NULL, PRIMARY KEY (source, query, before))",
-    "CREATE TABLE resolutions (ref_key TEXT PRIMARY KEY, paper_key TEXT, fetched REAL NOT NULL,"
-    " expires REAL NOT NULL)",
+    "CREATE TABLE resolutions (ref_key TEXT PRIMARY KEY, paper_key TEXT, fetched REAL NOT NULL, expires REAL NOT NULL)",
     "CREATE TABLE scores (id TEXT PRIMARY KEY, model TEXT NOT NULL, query TEXT NOT NULL,"
     " paper_key TEXT NOT NULL, score REAL NOT NULL, created REAL NOT NULL)",
     "CREATE TABLE runs (id TEXT PRIMARY KEY, query TEXT NOT NULL, params TEXT NOT NULL, status TEXT NOT NULL,"
@@ -155,8 +154,14 @@ class Store:
                 conn.execute(
                     "INSERT OR REPLACE INTO papers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        record.key, record.arxiv_id, record.doi, record.title_key, record.title,
-                        record.abstract, record.model_dump_json(), time.time(),
+                        record.key,
+                        record.arxiv_id,
+                        record.doi,
+                        record.title_key,
+                        record.title,
+                        record.abstract,
+                        record.model_dump_json(),
+                        time.time(),
                     ),
                 )
                 merged.append(record)
@@ -202,9 +207,7 @@ class Store:
 
     # Cached searches and resolutions --------------------------------------------------------
 
-    def put_search(
-        self, source: str, query: str, before: date | None, keys: list[str], ttl: float
-    ) -> None:
+    def put_search(self, source: str, query: str, before: date | None, keys: list[str], ttl: float) -> None:
         now = time.time()
         with self._write() as conn:
             conn.execute(
@@ -259,10 +262,7 @@ class Store:
         with self._write() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (score_id(model, query, p.title, p.abstract), model, query, p.key, score, now)
-                    for p, score in scored
-                ],
+                [(score_id(model, query, p.title, p.abstract), model, query, p.key, score, now) for p, score in scored],
             )
 
     # Runs -----------------------------------------------------------------------------------
@@ -330,4 +330,3 @@ class Store:
             "SELECT id, query, status, created, updated FROM runs ORDER BY created DESC LIMIT ?", (limit,)
         ).fetchall()
         return [dict(zip(("id", "query", "status", "created", "updated"), r, strict=True)) for r in rows]
-
