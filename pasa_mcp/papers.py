@@ -82,8 +82,9 @@ class Paper(BaseModel):
     def model_post_init(self, _context: object) -> None:
         self.title = " ".join(self.title.split())
         self.abstract = " ".join(self.abstract.split())
-        self.arxiv_id = normalize_arxiv_id(self.arxiv_id) or self.arxiv_id
-        self.doi = normalize_doi(self.doi) or self.doi
+        # A value that is not an arXiv id or DOI would make a false identity: drop it.
+        self.arxiv_id = normalize_arxiv_id(self.arxiv_id)
+        self.doi = normalize_doi(self.doi)
 
     @property
     def key(self) -> str:

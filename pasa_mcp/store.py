@@ -48,8 +48,8 @@ _M001 = [
     " VALUES ('delete', old.rowid, old.title, old.abstract);"
     " INSERT INTO papers_fts(rowid, title, abstract) VALUES (new.rowid, new.title, new.abstract); END",
     "CREATE TABLE section_maps (paper_key TEXT PRIMARY KEY, data TEXT NOT NULL, fetched REAL NOT NULL)",
-    "CREATE TABLE searches (source TEXT NOT NULL, query TEXT NOT NULL, before TEXT NOT NULL,"
-    " keys TEXT NOT NULL, fetched REAL NOT NULL, expires REAL NOT NULL, PRIMARY KEY (source, query, before))",
+    "CREATE TABLE searches (source TEXT NOT NULL, query TEXT NOT NULL, before TEXT NOT NULL, lim INTEGER NOT NULL,"
+    " keys TEXT NOT NULL, fetched REAL NOT NULL, expires REAL NOT NULL, PRIMARY KEY (source, query, before, lim))",
     "CREATE TABLE resolutions (ref_key TEXT PRIMARY KEY, paper_key TEXT, fetched REAL NOT NULL, expires REAL NOT NULL)",
     "CREATE TABLE scores (id TEXT PRIMARY KEY, model TEXT NOT NULL, query TEXT NOT NULL,"
     " paper_key TEXT NOT NULL, score REAL NOT NULL, created REAL NOT NULL)",
@@ -207,19 +207,19 @@ class Store:
 
     # Cached searches and resolutions --------------------------------------------------------
 
-    def put_search(self, source: str, query: str, before: date | None, keys: list[str], ttl: float) -> None:
+    def put_search(self, source: str, query: str, before: date | None, limit: int, keys: list[str], ttl: float) -> None:
         now = time.time()
         with self._write() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO searches VALUES (?, ?, ?, ?, ?, ?)",
-                (source, query, _before_key(before), json.dumps(keys), now, now + ttl),
+                "INSERT OR REPLACE INTO searches VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (source, query, _before_key(before), limit, json.dumps(keys), now, now + ttl),
             )
 
-    def get_search(self, source: str, query: str, before: date | None) -> list[str] | None:
+    def get_search(self, source: str, query: str, before: date | None, limit: int) -> list[str] | None:
         """Cached result keys of a search, or None when never run or expired."""
         row = self.db.execute(
-            "SELECT keys FROM searches WHERE source = ? AND query = ? AND before = ? AND expires > ?",
-            (source, query, _before_key(before), time.time()),
+            "SELECT keys FROM searches WHERE source = ? AND query = ? AND before = ? AND lim = ? AND expires > ?",
+            (source, query, _before_key(before), limit, time.time()),
         ).fetchone()
         return json.loads(row[0]) if row else None
 

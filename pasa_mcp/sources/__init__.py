@@ -6,6 +6,7 @@ from datetime import date
 from typing import Protocol
 
 from ..papers import Paper
+from ..store import Store
 
 
 class SearchSource(Protocol):
@@ -14,3 +15,21 @@ class SearchSource(Protocol):
     name: str
 
     async def search(self, query: str, *, limit: int, before: date | None) -> list[Paper]: ...
+
+
+async def cached_search(
+    source: SearchSource, store: Store, query: str, *, limit: int, before: date | None, ttl: float
+) -> list[Paper]:
+    """`source.search` behind the store: fresh cached results are served without a request.
+
+    Found papers are merged into the store, so the returned records carry what every source knows.
+    """
+    keys = await store.call(store.get_search, source.name, query, before, limit)
+    if keys is not None:
+        known = await store.call(store.get_papers, keys)
+        if len(known) == len(keys):
+            return [known[key] for key in keys]
+    papers = await source.search(query, limit=limit, before=before)
+    merged = await store.call(store.upsert_papers, papers)
+    await store.call(store.put_search, source.name, query, before, limit, [p.key for p in merged], ttl)
+    return merged

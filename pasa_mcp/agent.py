@@ -1,0 +1,404 @@
+"""The PaSa loop (PROTOCOL section 5), concurrent instead of layer-wide barriers.
+
+Search queries run together; each search result is scored as soon as it arrives, and every depth-0
+paper starts its expansion (full text -> crawler picks sections -> cited titles resolved -> new
+papers scored) as soon as it is scored, since depth 0 expands all papers whatever their score.
+Deeper layers keep the one barrier the algorithm needs: the top `expand_papers` of a layer by score
+are known only when the whole layer is scored. Per-host limits live in `Net`, so "all at once" here
+still means polite traffic.
+
+A run emits events (progress for the CLI, MCP and jobs) and can be cancelled at any await; each
+store write is its own transaction, so a cancelled run leaves a consistent store, and
+`DeepSearch.result()` gives what was found so far.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import anyio
+from pydantic import BaseModel, Field
+
+from .net import SourceRejected, SourceUnavailable
+from .papers import Paper, Reference, SectionMap
+from .selector import score_cached
+from .sources import SearchSource, cached_search
+from .store import Store
+
+if TYPE_CHECKING:
+    from .crawler import Crawler
+    from .selector import Selector
+
+SOURCE_ERRORS = (SourceUnavailable, SourceRejected)
+
+
+class FullTextSource(Protocol):
+    async def section_map(self, paper: Paper) -> SectionMap | None: ...
+
+
+class ReferenceResolver(Protocol):
+    async def resolve(self, refs: list[Reference]) -> list[Paper | None]: ...
+
+
+class SearchParams(BaseModel):
+    """One deep search's parameters; defaults are the paper's."""
+
+    search_queries: int = Field(5, ge=1, le=50, description="crawler queries per crawler run")
+    search_papers: int = Field(10, ge=1, le=100, description="papers per query and source")
+    expand_layers: int = Field(2, ge=0, le=5, description="citation expansion layers")
+    expand_papers: int = Field(20, ge=1, le=200, description="papers expanded per deeper layer")
+    threshold: float = Field(0.5, ge=0, le=1, description="selector score above which a paper is selected")
+    end_date: date | None = Field(None, description="only papers published before this date")
+    ensemble: int = Field(1, ge=1, le=8, description="crawler runs; runs after the first sample")
+    max_papers: int | None = Field(None, ge=1, description="stop after scoring this many papers")
+    max_seconds: float | None = Field(None, gt=0, description="stop after this many seconds")
+
+
+class FoundPaper(BaseModel):
+    """A paper the run touched, with how it was found."""
+
+    key: str
+    title: str
+    arxiv_id: str | None
+    score: float
+    selected: bool
+    depth: int
+    found_by: str  # "search: <query>" or "<parent key> § <section>"
+    parent: str | None = None
+
+
+class Counts(BaseModel):
+    queries: int = 0
+    searches: int = 0
+    papers: int = 0
+    scored: int = 0
+    selected: int = 0
+    expanded: int = 0
+    expansions_left: int = 0
+
+
+class Event(BaseModel):
+    kind: Literal["started", "queries", "searched", "scored", "expanded", "failure", "finished"]
+    message: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    counts: Counts
+
+
+class RunResult(BaseModel):
+    query: str
+    status: Literal["running", "finished", "cancelled", "budget", "failed"]
+    params: SearchParams
+    papers: list[FoundPaper]  # every paper touched, best score first
+    counts: Counts
+    failures: list[str]
+    seconds: float
+    tree: dict[str, Any]
+
+    @property
+    def selected(self) -> list[FoundPaper]:
+        return [p for p in self.papers if p.selected]
+
+
+class _Node:
+    __slots__ = ("paper", "depth", "source", "parent", "score", "children", "sections")
+
+    def __init__(self, paper: Paper, depth: int, source: str, parent: _Node | None) -> None:
+        self.paper, self.depth, self.source, self.parent = paper, depth, source, parent
+        self.score = -1.0
+        self.children: dict[str, list[_Node]] = {}
+        self.sections: list[str] = []
+
+
+def _first_error(group: BaseExceptionGroup) -> BaseException:
+    """The first real error inside a task group's exception group (a model failure, say)."""
+    for exc in group.exceptions:
+        return _first_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
+    return group
+
+
+class DeepSearch:
+    """One run of the PaSa agent. Collaborators come in as arguments; nothing is global."""
+
+    def __init__(
+        self,
+        query: str,
+        params: SearchParams,
+        *,
+        crawler: Crawler,
+        selector: Selector,
+        sources: Sequence[SearchSource],
+        fulltext: FullTextSource,
+        resolver: ReferenceResolver,
+        store: Store,
+        cache_ttl: float = 30 * 86400,
+        on_event: Callable[[Event], Awaitable[None]] | None = None,
+    ) -> None:
+        if not query.strip():
+            raise ValueError("the research question is empty")
+        if not sources:
+            raise ValueError("no search sources configured")
+        self.query = query.strip()
+        self.params = params
+        self.crawler, self.selector, self.sources = crawler, selector, list(sources)
+        self.fulltext, self.resolver, self.store = fulltext, resolver, store
+        self.cache_ttl = cache_ttl
+        self.on_event = on_event
+        self.counts = Counts()
+        self.status: Literal["running", "finished", "cancelled", "budget", "failed"] = "running"
+        self.failures: list[str] = []
+        self._roots: dict[str, list[_Node]] = {}
+        self._nodes: dict[str, _Node] = {}  # by paper key: the run's seen set
+        self._titles: set[str] = set()  # title keys seen, so one work found twice counts once
+        self._started = time.monotonic()
+        self._seconds: float | None = None
+        self._work = anyio.CancelScope()  # cancelled when the paper budget runs out
+
+    # The run ------------------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        """Run to the end (or a budget); returns the result. Cancellation propagates; `result()` still works."""
+        await self._emit("started", f"deep search: {self.query}")
+        try:
+            with anyio.move_on_after(self.params.max_seconds or math.inf) as deadline:
+                with self._work:
+                    await self._search_and_expand()
+        except anyio.get_cancelled_exc_class():
+            self.status = "cancelled"
+            self._seconds = time.monotonic() - self._started
+            raise
+        except BaseExceptionGroup as group:
+            self.status = "failed"
+            raise _first_error(group) from None
+        if deadline.cancelled_caught:
+            self.status = "budget"
+            self.failures.append(f"time budget of {self.params.max_seconds:g} s reached")
+        elif self.status == "running":
+            searched_nothing = self.counts.searches == 0 and bool(self.failures)
+            self.status = "failed" if searched_nothing else "finished"
+        self._seconds = time.monotonic() - self._started
+        await self._emit("finished", f"{self.status}: {self.counts.selected} selected of {self.counts.papers}")
+        return self.result()
+
+    async def _search_and_expand(self) -> None:
+        queries = await self._queries()
+        layer: list[_Node] = []
+        async with anyio.create_task_group() as tg:
+            for query in queries:
+                tg.start_soon(self._search, query, layer)
+        for _ in range(1, self.params.expand_layers):
+            ranked = sorted(layer, key=lambda n: n.score, reverse=True)[: self.params.expand_papers]
+            layer = []
+            self.counts.expansions_left += len(ranked)
+            async with anyio.create_task_group() as tg:
+                for node in ranked:
+                    tg.start_soon(self._expand, node, layer)
+            if not layer:
+                break
+
+    async def _queries(self) -> list[str]:
+        runs = [False] + [True] * (self.params.ensemble - 1)
+        results: list[list[str]] = [[] for _ in runs]
+
+        async def ask(i: int, sample: bool) -> None:
+            results[i] = await self.crawler.queries(self.query, limit=self.params.search_queries, sample=sample)
+
+        async with anyio.create_task_group() as tg:
+            for i, sample in enumerate(runs):
+                tg.start_soon(ask, i, sample)
+        queries = list(dict.fromkeys(q for qs in results for q in qs))
+        self.counts.queries = len(queries)
+        await self._emit("queries", f"{len(queries)} search queries", {"queries": queries})
+        return queries
+
+    async def _search(self, query: str, next_layer: list[_Node]) -> None:
+        """One query through every source; new papers are scored, then expanded (depth 0 expands all)."""
+        results: list[list[Paper]] = [[] for _ in self.sources]
+
+        async def search(i: int, source: SearchSource) -> None:
+            try:
+                results[i] = await cached_search(
+                    source,
+                    self.store,
+                    query,
+                    limit=self.params.search_papers,
+                    before=self.params.end_date,
+                    ttl=self.cache_ttl,
+                )
+            except SOURCE_ERRORS as exc:
+                await self._failure(f"search {source.name!r} for {query!r}", exc)
+                return
+            self.counts.searches += 1
+
+        async with anyio.create_task_group() as tg:
+            for i, source in enumerate(self.sources):
+                tg.start_soon(search, i, source)
+        found = [paper for papers in results for paper in papers]
+        nodes = self._admit(found, depth=0, source=f"search: {query}", parent=None)
+        self._roots.setdefault(query, []).extend(nodes)
+        await self._emit("searched", f"{query!r}: {len(found)} found, {len(nodes)} new", {"query": query})
+        await self._score(nodes)
+        if self.params.expand_layers == 0:
+            return
+        self.counts.expansions_left += len(nodes)
+        async with anyio.create_task_group() as tg:
+            for node in sorted(nodes, key=lambda n: n.score, reverse=True):
+                tg.start_soon(self._expand, node, next_layer)
+
+    async def _expand(self, node: _Node, next_layer: list[_Node]) -> None:
+        """Follow the citations of the sections the crawler picks; new papers join the next layer."""
+        try:
+            section_map = await self.fulltext.section_map(node.paper)
+        except SOURCE_ERRORS as exc:
+            await self._failure(f"full text of {node.paper.key}", exc)
+            section_map = None
+        chosen: list[str] = []
+        if section_map and section_map.sections:
+            chosen = await self._sections(node, list(section_map.sections))
+        refs: list[tuple[str, Reference]] = []
+        seen_refs: set[str] = set()
+        for name in chosen:
+            for ref in section_map.sections[name] if section_map else []:
+                ident = ref.arxiv_id or ref.doi or ref.title.lower()
+                if ident not in seen_refs:
+                    seen_refs.add(ident)
+                    refs.append((name, ref))
+        resolved: list[Paper | None] = []
+        if refs:
+            try:
+                resolved = await self.resolver.resolve([ref for _, ref in refs])
+            except SOURCE_ERRORS as exc:
+                await self._failure(f"resolving references of {node.paper.key}", exc)
+        node.sections = chosen
+        new: list[_Node] = []
+        for (name, _), paper in zip(refs, resolved, strict=False):
+            if paper is not None:
+                admitted = self._admit([paper], depth=node.depth + 1, source=name, parent=node)
+                node.children.setdefault(name, []).extend(admitted)
+                new.extend(admitted)
+        await self._score(new)
+        next_layer.extend(new)
+        self.counts.expanded += 1
+        self.counts.expansions_left -= 1
+        await self._emit(
+            "expanded",
+            f"{node.paper.title[:60]}: {len(chosen)} sections, {len(refs)} cited, {len(new)} new",
+            {"paper": node.paper.key, "sections": chosen, "cited": len(refs), "new": len(new)},
+        )
+
+    async def _sections(self, node: _Node, names: list[str]) -> list[str]:
+        runs = [False] + [True] * (self.params.ensemble - 1)
+        picks: list[list[str]] = [[] for _ in runs]
+
+        async def ask(i: int, sample: bool) -> None:
+            picks[i] = await self.crawler.sections(self.query, node.paper, names, sample=sample)
+
+        async with anyio.create_task_group() as tg:
+            for i, sample in enumerate(runs):
+                tg.start_soon(ask, i, sample)
+        return list(dict.fromkeys(name for pick in picks for name in pick))
+
+    def _admit(self, papers: list[Paper], *, depth: int, source: str, parent: _Node | None) -> list[_Node]:
+        """Claim the papers not seen in this run yet (synchronously, so concurrent tasks never both win)."""
+        nodes = []
+        for paper in papers:
+            if paper.key in self._nodes or paper.title_key in self._titles:
+                continue
+            if self.params.max_papers is not None and len(self._nodes) >= self.params.max_papers:
+                self.status = "budget"
+                self.failures.append(f"paper budget of {self.params.max_papers} reached")
+                self._work.cancel()
+                break
+            node = _Node(paper, depth, source, parent)
+            self._nodes[paper.key] = node
+            self._titles.add(paper.title_key)
+            nodes.append(node)
+        self.counts.papers = len(self._nodes)
+        return nodes
+
+    async def _score(self, nodes: list[_Node]) -> None:
+        if not nodes:
+            return
+        scores = await score_cached(self.selector, self.store, self.query, [n.paper for n in nodes])
+        for node, score in zip(nodes, scores, strict=True):
+            node.score = score
+        self.counts.scored += len(nodes)
+        self.counts.selected = sum(n.score > self.params.threshold for n in self._nodes.values())
+        await self._emit("scored", f"{len(nodes)} scored", {"papers": [n.paper.key for n in nodes]})
+
+    async def _failure(self, what: str, exc: Exception) -> None:
+        message = f"{what}: {exc}"
+        self.failures.append(message)
+        await self._emit("failure", message)
+
+    async def _emit(self, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
+        if self.on_event is not None:
+            await self.on_event(Event(kind=kind, message=message, data=data or {}, counts=self.counts.model_copy()))
+
+    # Results ------------------------------------------------------------------------------
+
+    def result(self) -> RunResult:
+        """The result so far (complete once `run` returned)."""
+        threshold = self.params.threshold
+        order = {key: i for i, key in enumerate(self._nodes)}
+        nodes = sorted(self._nodes.values(), key=lambda n: (-n.score, order[n.paper.key]))
+        papers = [
+            FoundPaper(
+                key=n.paper.key,
+                title=n.paper.title,
+                arxiv_id=n.paper.arxiv_id,
+                score=n.score,
+                selected=n.score > threshold,
+                depth=n.depth,
+                found_by=n.source if n.parent is None else f"{n.parent.paper.key} § {n.source}",
+                parent=n.parent.paper.key if n.parent else None,
+            )
+            for n in nodes
+        ]
+        seconds = self._seconds if self._seconds is not None else time.monotonic() - self._started
+        return RunResult(
+            query=self.query,
+            status=self.status,
+            params=self.params,
+            papers=papers,
+            counts=self.counts.model_copy(),
+            failures=list(self.failures),
+            seconds=round(seconds, 3),
+            tree=self.tree(),
+        )
+
+    def tree(self) -> dict[str, Any]:
+        """The run as the reference implementation's PaperNode tree (root = the user query)."""
+
+        def node_dict(n: _Node) -> dict[str, Any]:
+            return {
+                "title": n.paper.title,
+                "arxiv_id": n.paper.arxiv_id or "",
+                "depth": n.depth,
+                "abstract": n.paper.abstract,
+                "sections": n.sections,
+                "source": f"Search {n.source[len('search: ') :]}" if n.parent is None else f"Expand {n.source}",
+                "select_score": n.score,
+                "child": {name: [node_dict(c) for c in kids] for name, kids in n.children.items()},
+                "extra": {"key": n.paper.key, "doi": n.paper.doi},
+            }
+
+        threshold = self.params.threshold
+        return {
+            "title": self.query,
+            "arxiv_id": "",
+            "depth": -1,
+            "abstract": "",
+            "sections": [],
+            "source": "Root",
+            "select_score": -1,
+            "child": {query: [node_dict(n) for n in nodes] for query, nodes in self._roots.items()},
+            "extra": {
+                "end_date": self.params.end_date.isoformat() if self.params.end_date else None,
+                "crawler_recall_papers": [n.paper.title for n in self._nodes.values()],
+                "recall_papers": [n.paper.title for n in self._nodes.values() if n.score > threshold],
+            },
+        }
