@@ -1,0 +1,231 @@
+"""The PaSa loop with fakes that record every call: order, limits, de-duplication, caching,
+budgets, failures and cancellation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import anyio
+import pytest
+
+from pasa_mcp.agent import DeepSearch, Event, SearchParams
+from pasa_mcp.store import Store
+from tests.fakes import Calls, FakeCrawler, FakeFullText, FakeResolver, FakeSelector, FakeSource, title
+
+QUESTION = "value-based methods for non-stationary RL, especially with UCB algorithms"
+
+# 25 depth-1 papers score high (distinct scores), so the top 20 of layer 1 are known exactly.
+HIGH = {title(f"q{1 + i % 5}-{i // 5}.r0"): 0.99 - i * 0.01 for i in range(25)}
+SEARCH_HITS = {title("q1-0"): 0.95, title("q2-3"): 0.7}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "agent.sqlite3")
+    yield s
+    s.close()
+
+
+def build(
+    store: Store, calls: Calls, params: SearchParams | None = None, question: str = QUESTION, **overrides
+) -> DeepSearch:
+    parts = {
+        "crawler": FakeCrawler(calls),
+        "selector": FakeSelector(calls, {**HIGH, **SEARCH_HITS}),
+        "sources": [FakeSource(calls)],
+        "fulltext": FakeFullText(calls),
+        "resolver": FakeResolver(calls),
+        "store": store,
+    }
+    parts.update(overrides)
+    return DeepSearch(question, params or SearchParams(end_date=date(2024, 5, 1)), **parts)
+
+
+@pytest.mark.anyio
+async def test_default_run_follows_the_papers_loop_exactly(store: Store) -> None:
+    calls = Calls()
+    result = await build(store, calls).run()
+
+    assert calls.of("queries") == [("queries", QUESTION, 5, False)]
+    searches = calls.of("search")
+    assert sorted(s[2] for s in searches) == ["q1", "q2", "q3", "q4", "q5"]
+    assert {(s[3], s[4]) for s in searches} == {(10, date(2024, 5, 1))}  # 10 papers each, before end_date
+
+    depth = Counter(p.depth for p in result.papers)
+    assert depth == {0: 50, 1: 150, 2: 60}  # 5x10 found; 3 cited in the chosen section each; top 20 expanded
+
+    # Depth 0: every paper expanded whatever its score; depth 1: exactly the 20 best; depth 2: none.
+    expanded = [c[1] for c in calls.of("fulltext")]
+    assert len(expanded) == len(set(expanded)) == 70
+    by_key = {p.key: p for p in result.papers}
+    assert Counter(by_key[k].depth for k in expanded) == {0: 50, 1: 20}
+    best_depth1 = sorted((p for p in result.papers if p.depth == 1), key=lambda p: -p.score)[:20]
+    assert {p.key for p in best_depth1} == {k for k in expanded if by_key[k].depth == 1}
+
+    # The crawler saw each paper's sections; only the chosen section's citations were resolved.
+    assert {c[2] for c in calls.of("sections")} == {("1 Introduction", "2 Related Work")}
+    assert all(all(".r" in t for t in c[1]) for c in calls.of("resolve"))
+
+    # Every paper scored exactly once, in batches per search result / expansion.
+    scored = [t for c in calls.of("score") for t in c[1]]
+    assert len(scored) == len(set(scored)) == 260
+    assert result.counts.scored == 260
+
+    assert result.status == "finished"
+    assert [p.score for p in result.papers] == sorted((p.score for p in result.papers), reverse=True)
+    assert {p.title for p in result.selected} == set(HIGH) | set(SEARCH_HITS)
+    top = result.papers[0]
+    assert (top.title, top.depth, top.found_by) == (title("q1-0.r0"), 1, f"{by_key[top.parent].key} § 2 Related Work")
+    assert by_key[top.parent].title == title("q1-0")
+
+
+@pytest.mark.anyio
+async def test_the_tree_has_the_reference_shape(store: Store) -> None:
+    result = await build(store, Calls(), SearchParams(expand_layers=1)).run()
+    tree = result.tree
+    assert tree["source"] == "Root" and tree["title"] == QUESTION
+    assert sorted(tree["child"]) == ["q1", "q2", "q3", "q4", "q5"]
+    node = next(n for n in tree["child"]["q1"] if n["title"] == title("q1-0"))
+    fields = {"title", "arxiv_id", "depth", "abstract", "sections", "source", "select_score", "child", "extra"}
+    assert set(node) == fields
+    assert node["source"] == "Search q1" and node["depth"] == 0 and node["select_score"] == 0.95
+    assert node["sections"] == ["2 Related Work"]
+    assert [c["title"] for c in node["child"]["2 Related Work"]] == [title(f"q1-0.r{j}") for j in range(3)]
+    assert node["child"]["2 Related Work"][0]["source"] == "Expand 2 Related Work"
+    assert len(tree["extra"]["crawler_recall_papers"]) == 50 + 150
+    assert set(tree["extra"]["recall_papers"]) == set(HIGH) | set(SEARCH_HITS)
+
+
+@pytest.mark.anyio
+async def test_papers_found_twice_count_once(store: Store) -> None:
+    calls = Calls()
+    result = await build(store, calls, SearchParams(expand_layers=0), sources=[FakeSource(calls, shared=True)]).run()
+    shared = [p for p in result.papers if p.title == title("shared")]
+    assert len(shared) == 1
+    assert len(result.papers) == 1 + 5 * 9  # the shared paper takes one of each query's 10 places
+    scored = [t for c in calls.of("score") for t in c[1]]
+    assert scored.count(title("shared")) == 1
+
+
+@pytest.mark.anyio
+async def test_a_second_run_is_served_from_the_store(store: Store) -> None:
+    await build(store, Calls()).run()
+    calls = Calls()
+    again = await build(store, calls).run()
+    assert calls.of("search") == []  # cached search results
+    assert calls.of("score") == []  # cached selector scores
+    assert again.counts.papers == 260
+
+
+@pytest.mark.anyio
+async def test_ensemble_unions_a_deterministic_and_sampled_crawler_run(store: Store) -> None:
+    calls = Calls()
+    result = await build(store, calls, SearchParams(ensemble=2, expand_layers=1)).run()
+    assert sorted(c[3] for c in calls.of("queries")) == [False, True]
+    assert result.counts.queries == 10
+    assert Counter(c[3] for c in calls.of("sections")) == {False: 100, True: 100}
+
+
+@pytest.mark.anyio
+async def test_a_failing_source_is_reported_and_the_others_carry_on(store: Store) -> None:
+    calls = Calls()
+    broken = FakeSource(calls, name="broken")
+    broken.failing = True
+    result = await build(store, calls, SearchParams(expand_layers=0), sources=[broken, FakeSource(calls)]).run()
+    assert result.status == "finished"
+    assert len(result.papers) == 50
+    assert len(result.failures) == 5
+    assert "broken unavailable: 5 retries, last HTTP 503" in result.failures[0]
+
+
+@pytest.mark.anyio
+async def test_when_every_source_fails_the_run_fails_instead_of_finding_nothing(store: Store) -> None:
+    calls = Calls()
+    broken = FakeSource(calls, name="broken")
+    broken.failing = True
+    result = await build(store, calls, sources=[broken]).run()
+    assert result.status == "failed"
+    assert result.papers == [] and len(result.failures) == 5
+
+
+@pytest.mark.anyio
+async def test_the_paper_budget_stops_the_run(store: Store) -> None:
+    result = await build(store, Calls(), SearchParams(max_papers=80)).run()
+    assert result.status == "budget"
+    assert result.counts.papers == 80
+    assert "paper budget of 80 reached" in result.failures
+
+
+@pytest.mark.anyio
+async def test_the_time_budget_stops_the_run(store: Store) -> None:
+    calls = Calls()
+    gate = anyio.Event()  # never set: expansions hang until the deadline
+    with anyio.fail_after(5):
+        result = await build(store, calls, SearchParams(max_seconds=0.3), fulltext=FakeFullText(calls, gate)).run()
+    assert result.status == "budget"
+    assert result.counts.papers == 50 and result.counts.expanded == 0
+
+
+@pytest.mark.anyio
+async def test_cancelling_mid_run_keeps_what_was_found_and_a_consistent_store(store: Store) -> None:
+    calls = Calls()
+    gate = anyio.Event()
+    events: list[Event] = []
+    search = build(store, calls, fulltext=FakeFullText(calls, gate))
+
+    async def on_event(event: Event) -> None:
+        events.append(event)
+        if event.counts.scored == 50:  # all searches scored, expansions waiting on full text
+            tg.cancel_scope.cancel()
+
+    search.on_event = on_event
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(search.run)
+
+    partial = search.result()
+    assert partial.status == "cancelled"
+    assert len(partial.papers) == 50 and all(p.score >= 0 for p in partial.papers)
+    assert events[-1].kind == "scored"
+    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert store.count_papers() == 50
+
+    # The next run reuses everything the cancelled one stored.
+    calls2 = Calls()
+    result = await build(store, calls2).run()
+    assert result.status == "finished" and calls2.of("search") == []
+    assert len([t for c in calls2.of("score") for t in c[1]]) == 210
+
+
+@pytest.mark.anyio
+async def test_progress_events_carry_counts(store: Store) -> None:
+    events: list[Event] = []
+
+    async def on_event(event: Event) -> None:
+        events.append(event)
+
+    search = build(store, Calls(), SearchParams(expand_layers=1))
+    search.on_event = on_event
+    await search.run()
+    kinds = [e.kind for e in events]
+    assert kinds[:2] == ["started", "queries"] and kinds[-1] == "finished"
+    assert kinds.count("searched") == 5 and kinds.count("expanded") == 50
+    assert events[-1].counts.expansions_left == 0 and events[-1].counts.expanded == 50
+    assert max(e.counts.expansions_left for e in events) > 0
+
+
+@pytest.mark.anyio
+async def test_a_model_error_ends_the_run_with_that_error(store: Store) -> None:
+    class BrokenSelector(FakeSelector):
+        async def score(self, user_query, papers):
+            raise ConnectionError("selector at http://127.0.0.1:8002/v1 unreachable")
+
+    with pytest.raises(ConnectionError, match="selector at"):
+        await build(store, Calls(), selector=BrokenSelector(Calls())).run()
+
+
+def test_empty_questions_are_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        build(store, Calls(), question="  ")

@@ -1,0 +1,347 @@
+"""Section maps from every recorded LaTeXML page in shared/fixtures/arxiv_html, plus synthetic edge cases."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from conftest import fixture_text
+
+from pasa_mcp.fulltext import MAIN_TEXT, is_latexml, parse_page, parse_section_map, reference_title
+from pasa_mcp.papers import SectionMap
+
+ATTENTION = "ar5iv_1706.03762_arXiv-html_feedback.html"
+PRETTIFIED = "ar5iv_1808.08002_prettified_arXiv-html_feedback.html"
+TRUNCATED = "ar5iv_1904.07818_zzhilin-Ar5iv-ReportFunction_TRUNCATED.html"
+ASTRO = "latexml_AstroML-Zhoolideh-Haghighi_arXiv-view-as-html_temp.html"
+LETTER = "latexml_SSH-superconductivity_arXiv-view-as-html_updated_sample.html"
+PAGES = [ATTENTION, PRETTIFIED, TRUNCATED, ASTRO, LETTER]
+
+
+def page(name: str) -> SectionMap:
+    return parse_page(fixture_text("arxiv_html", name), "ar5iv")
+
+
+def by_title(section_map: SectionMap, key: str) -> dict[str, object]:
+    return {ref.title: ref for ref in section_map.sections[key]}
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_gives_clean_keys_without_skipped_sections_or_empty_values(name: str) -> None:
+    section_map = page(name)
+    assert section_map.sections
+    for key, refs in section_map.sections.items():
+        assert key == " ".join(key.split()) and key, f"unclean key {key!r}"
+        assert not re.search(r"references|acknowledg|appendix|about this document", key, re.I)
+        assert refs, f"{key} cites nothing but was kept"
+        titles = [ref.title for ref in refs]
+        assert len(titles) == len(set(titles)), f"repeated titles in {key}"
+        assert all(ref.text and "\n" not in ref.text for ref in refs)
+
+
+def test_attention_is_all_you_need_sections_and_citations() -> None:
+    section_map = page(ATTENTION)
+    assert section_map.warnings == []
+    assert list(section_map.sections) == [
+        "1 Introduction",
+        "2 Background",
+        "3 Model Architecture",
+        "3 Model Architecture 3.1 Encoder and Decoder Stacks",
+        "3 Model Architecture 3.2 Attention",
+        "3 Model Architecture 3.4 Embeddings and Softmax",
+        "3 Model Architecture 3.5 Positional Encoding",
+        "4 Why Self-Attention",
+        "5 Training",
+        "5 Training 5.1 Training Data and Batching",
+        "5 Training 5.3 Optimizer",
+        "5 Training 5.4 Regularization",
+        "6 Results",
+        "6 Results 6.1 Machine Translation",
+        "6 Results 6.2 Model Variations",
+        "6 Results 6.3 English Constituency Parsing",
+    ]  # 3.3, 5.2, 7 Conclusion and the appendix-like "Attention Visualizations" cite nothing
+    titles = section_map.titles()
+    # First-citation order: hochreiter1997, then gruEval14, then sutskever14 ...
+    assert titles["1 Introduction"][:3] == [
+        "Long short-term memory",
+        "Empirical evaluation of gated recurrent neural networks on sequence modeling",
+        "Sequence to sequence learning with neural networks",
+    ]
+    assert "Long short-term memory" not in titles["2 Background"]
+    assert titles["5 Training 5.3 Optimizer"] == ["Adam: A method for stochastic optimization"]
+    # 3.2's citations all sit in its h4 subsubsections (3.2.1, 3.2.3): the h3 key includes them.
+    assert titles["3 Model Architecture 3.2 Attention"] == [
+        "Neural machine translation by jointly learning to align and translate",
+        "Massive exploration of neural machine translation architectures",
+        "Google’s neural machine translation system: Bridging the gap between human and machine translation",
+        "Convolutional sequence to sequence learning",
+    ]
+    # An h2 key covers its subsections: "Layer normalization" is cited only in 3.1.
+    assert "Layer normalization" in titles["3 Model Architecture 3.1 Encoder and Decoder Stacks"]
+    assert "Layer normalization" in titles["3 Model Architecture"]
+    # The two-block entry (no venue block) still gives its title, without the year.
+    assert (
+        "Gradient flow in recurrent nets: the difficulty of learning long-term dependencies"
+        in titles["4 Why Self-Attention"]
+    )
+
+
+def test_attention_references_keep_text_and_arxiv_ids() -> None:
+    refs = by_title(page(ATTENTION), "3 Model Architecture")
+    layer_norm = refs["Layer normalization"]
+    assert layer_norm.arxiv_id == "1607.06450"  # "arXiv preprint arXiv:1607.06450"
+    assert layer_norm.text.startswith("Jimmy Lei Ba, Jamie Ryan Kiros, and Geoffrey E Hinton. Layer normalization.")
+    bahdanau = refs["Neural machine translation by jointly learning to align and translate"]
+    assert bahdanau.arxiv_id == "1409.0473"  # DBLP's "CoRR, abs/1409.0473"
+    assert refs["Deep residual learning for image recognition"].arxiv_id is None
+
+
+def test_parse_section_map_is_the_titles_of_parse_page() -> None:
+    html = fixture_text("arxiv_html", ATTENTION)
+    assert parse_section_map(html) == parse_page(html).titles()
+
+
+def test_prettified_page_gives_the_names_a_normal_page_would() -> None:
+    html = fixture_text("arxiv_html", PRETTIFIED)
+    started = time.perf_counter()
+    section_map = parse_page(html, "ar5iv")
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2.0, f"2.5 MB page took {elapsed:.2f} s"
+    assert list(section_map.sections) == [
+        "I Introduction",
+        "II Polynomial Chaos Expansions",
+        "II Polynomial Chaos Expansions II-A Spectral Decomposition and The Wiener-Askey Scheme",
+        "II Polynomial Chaos Expansions II-B Expansion of Stochastic Differential Nonlinear Equations",
+        "III Control Design",
+        "III Control Design III-A Stability of Stochastic Dynamical Systems",
+        "III Control Design III-B Optimal Control Design",
+        "III Control Design III-C Nonlinear Suboptimal Control",
+        "III Control Design III-D Implementation",
+        "IV Aircraft Model",
+    ]
+    intro = by_title(section_map, "I Introduction")
+    tol = intro[
+        "Multivariate spline-based adaptive control of high-performance aircraft with aerodynamic uncertainties"
+    ]
+    # The whole IEEE entry, with the prettifier's " ," gone.
+    assert tol.text == (
+        "H. J. Tol, C. C. de Visser, L. G. Sun, E. van Kampen, and Q. P. Chu, “Multivariate spline-based adaptive"
+        " control of high-performance aircraft with aerodynamic uncertainties,” Journal of Guidance and Control,"
+        " vol. 39, no. 4, pp. 781–800, Jan. 2016."
+    )
+    # MathML in a title reads as its visible symbols, not as TeX source plus annotations.
+    assert "Robust h ∞ autopilot design for agile missile with time-varying parameters" in intro
+    aircraft = section_map.titles()["IV Aircraft Model"]
+    assert "Fundamentals of Aerodynamics" in aircraft  # IEEE book: the italic title, no quotes
+    assert "On nonlinear dynamics and an optimal control design to a longitudinal flight" in aircraft
+
+
+def test_truncated_page_gives_a_partial_map_and_says_what_is_missing() -> None:
+    section_map = page(TRUNCATED)
+    # Section 4's four citations all point at entries the damage removed, so it has nothing to offer.
+    assert list(section_map.sections) == [
+        "1 Introduction",
+        "2 The OneMax Problem",
+        "3 Elitist (1+1) Unbiased Algorithms",
+    ]
+    assert section_map.warnings == [
+        "49 citations point at 25 bibliography entries missing from the page (damaged or truncated HTML)"
+    ]
+    titles = section_map.titles()
+    assert "Parameter control in evolutionary algorithms: Trends and challenges" in titles["1 Introduction"]
+    assert titles["3 Elitist (1+1) Unbiased Algorithms"] == [
+        "Interpolating local and global search by controlling the variance of standard bit mutation"
+    ]
+
+
+def test_author_year_page_sections_and_titles() -> None:
+    section_map = page(ASTRO)
+    keys = list(section_map.sections)
+    assert len(keys) == 10
+    assert keys[:3] == [
+        "1 Introduction",
+        "2 Review; Popular Classification Algorithms",
+        "2 Review; Popular Classification Algorithms 2.1 Linear regression",
+    ]
+    assert keys[-1] == "3 Data"  # 4 Classification metrics, 5 Results, 6 Summary cite nothing
+    titles = section_map.titles()
+    assert titles["1 Introduction"][:2] == ["Data clustering: a review", "A review of machine learning"]
+    assert titles["2 Review; Popular Classification Algorithms 2.4 Support Vector Machines (SVMs)"] == [
+        "The Nature of Statistical Learning Theory"
+    ]
+    assert titles["3 Data"] == ["The selection of RR Lyrae stars using single-epoch data"]
+    # An astronomy entry has no title: the whole entry stands in, and its DOI is kept for resolution.
+    (efron,) = section_map.sections["2 Review; Popular Classification Algorithms 2.1 Linear regression"]
+    assert efron.title == efron.text == "Efron B., Tibshirani R., 1991, Sci, 253, 390. doi:10.1126/science.253.5018.390"
+    assert efron.doi == "10.1126/science.253.5018.390"
+
+
+def test_letter_without_sections_is_one_main_text_section_without_the_appendix() -> None:
+    section_map = page(LETTER)
+    assert list(section_map.sections) == [MAIN_TEXT]
+    refs = section_map.sections[MAIN_TEXT]
+    assert len(refs) == 83  # of 86 entries, three are cited only in the appendix
+    texts = [ref.text for ref in refs]
+    assert texts[0] == "B. Keimer, S. A. Kivelson, M. R. Norman, S. Uchida, and J. Zaanen, Nature 518, 179 (2015)."
+    assert refs[0].doi == "10.1038/nature14165"  # from the entry's doi.org link
+    assert not any("Phys. Rev. Lett. 68, 2830" in text for text in texts)  # appendix-only citation
+    assert "Theory of Superconductivity" in [ref.title for ref in refs]
+    wang = next(ref for ref in refs if "arXiv:2211.02031" in ref.text)
+    assert (wang.arxiv_id, wang.doi) == ("2211.02031", "10.48550/arxiv.2211.02031")
+
+
+def latexml(body: str) -> str:
+    return f'<html><body><div class="ltx_page_main"><article class="ltx_document">{body}</article></div></body></html>'
+
+
+BIB = """<section class="ltx_bibliography" id="bib"><h2 class="ltx_title">References</h2><ul class="ltx_biblist">
+<li class="ltx_bibitem" id="bib.bib1"><span class="ltx_tag">[1]</span><span class="ltx_bibblock">A. One.</span>
+  <span class="ltx_bibblock">First cited work.</span><span class="ltx_bibblock">Venue, 2020.</span></li>
+<li class="ltx_bibitem" id="bib.bib2"><span class="ltx_bibblock">B. Two.</span>
+  <span class="ltx_bibblock">Second cited work.</span><span class="ltx_bibblock">Venue, 2021.</span></li>
+<li class="ltx_bibitem" id="bib.bib3"><span class="ltx_bibblock">C. Three.</span>
+  <span class="ltx_bibblock">Third cited work.</span><span class="ltx_bibblock">Venue, 2022.</span></li>
+</ul></section>"""
+
+
+def section(ident: str, title: str, body: str, level: str = "h2", cls: str = "ltx_section") -> str:
+    return f'<section id="{ident}" class="{cls}"><{level} class="ltx_title">{title}</{level}>{body}</section>'
+
+
+def cite(href: str) -> str:
+    return f'<cite class="ltx_cite">[<a class="ltx_ref" href="{href}">n</a>]</cite>'
+
+
+def test_absolute_and_relative_bib_links_both_count() -> None:
+    html = latexml(
+        section(
+            "S1",
+            "1 Intro",
+            f"<p>As shown {cite('https://arxiv.org/html/2401.01234v2#bib.bib2')}"
+            f" and {cite('#bib.bib1')}, again {cite('#bib.bib2')}.</p>",
+        )
+        + BIB
+    )
+    assert parse_section_map(html) == {"1 Intro": ["Second cited work", "First cited work"]}
+
+
+def test_skip_rules_match_whole_words_and_appendix_keys() -> None:
+    html = latexml(
+        section("S1", "1 Learning from Human Preferences", f"<p>{cite('#bib.bib1')}</p>")
+        + section(
+            "S2",
+            "2 Method",
+            f"<p>{cite('#bib.bib2')}</p>"
+            + section("S2.SS1", "2.1 Prior references", f"<p>{cite('#bib.bib3')}</p>", "h3", "ltx_subsection"),
+        )
+        + section("Sx1", "Acknowledgements", f"<p>{cite('#bib.bib1')}</p>")
+        + section("Sx2", "About this document", f"<p>{cite('#bib.bib1')}</p>")
+        + section("Sx3", "Appendix B Proofs", f"<p>{cite('#bib.bib1')}</p>")
+        + section("A1", "A More experiments", f"<p>{cite('#bib.bib1')}</p>", cls="ltx_appendix")
+        + section("S3", "<span> </span>", f"<p>{cite('#bib.bib1')}</p>")
+        + BIB
+    )
+    assert parse_section_map(html) == {
+        "1 Learning from Human Preferences": ["First cited work"],
+        "2 Method": ["Second cited work", "Third cited work"],  # the skipped subsection's text is still 2's
+    }
+
+
+def test_heading_math_and_footnotes_are_left_out_of_keys() -> None:
+    title = (
+        '<span class="ltx_tag">4.1 </span><math alttext="\\alpha"><semantics><mi>α</mi>'
+        '<annotation encoding="application/x-tex">\\alpha</annotation></semantics></math> bounds'
+        '<span class="ltx_note ltx_role_footnote"><sup class="ltx_note_mark">1</sup>'
+        '<span class="ltx_note_outer">A footnote.</span></span>'
+    )
+    html = latexml(section("S4", "4 Analysis", section("S4.SS1", title, f"<p>{cite('#bib.bib1')}</p>", "h3")) + BIB)
+    assert list(parse_section_map(html)) == ["4 Analysis", "4 Analysis 4.1 α bounds"]
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "",
+        "   \n",
+        "not html at all",
+        "<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>",
+        "\x00\x01\x02<<<>>>",
+        "<html><body><cite><a href='#bib.bib1'>1</a></cite></body></html>",
+    ],
+)
+def test_garbage_gives_an_empty_map_with_a_warning(html: str) -> None:
+    section_map = parse_page(html)
+    assert section_map.sections == {}
+    assert section_map.warnings
+    assert parse_section_map(html) == {}
+
+
+def test_latexml_is_told_by_its_markers_not_by_the_host() -> None:
+    assert all(is_latexml(fixture_text("arxiv_html", name)) for name in PAGES)
+    assert not is_latexml("<html><body><a href='https://ar5iv.labs.arxiv.org/html/1706.03762'>ar5iv</a></body></html>")
+
+
+@pytest.mark.parametrize(
+    ("blocks", "title"),
+    [
+        # IEEE: the quoted title
+        (
+            ["A. Vaswani, N. Shazeer, and N. Parmar, “Attention is all you need,” in Advances in NeurIPS, 2017."],
+            "Attention is all you need",
+        ),
+        # natbib / ACL in one block: authors. year. title. venue.
+        (
+            ["Ashish Vaswani and Noam Shazeer. 2017. Attention is all you need. In Advances in NeurIPS."],
+            "Attention is all you need",
+        ),
+        (["Jimmy Lei Ba and Geoffrey E Hinton. Layer normalization. arXiv preprint, 2016."], "Layer normalization"),
+        (["Ashish Vaswani et al. Is attention all you need? In NeurIPS, 2017."], "Is attention all you need?"),
+        # LNCS: "Surname, I.: Title. In: ..."
+        (
+            ["Vaswani, A., Shazeer, N.: Attention is all you need. In: NeurIPS. pp. 1–9 (2017)"],
+            "Attention is all you need",
+        ),
+        # Springer / astronomy author-year
+        (
+            ["Vaswani A, Shazeer N (2017) Attention is all you need. Adv Neural Inf Process Syst 30:5998–6008"],
+            "Attention is all you need",
+        ),
+        (["Smith, J. and Doe, J. (2020). A study of things. Journal of Stuff, 12(3):45–67."], "A study of things"),
+        (
+            ["Vapnik, V., 1995, The Nature of Statistical Learning Theory. Springer Verlag."],
+            "The Nature of Statistical Learning Theory",
+        ),
+        (
+            ["Murthy, (1998), A Multi-Disciplinary Survey, Data Mining and Knowledge Discovery 2: 345–389."],
+            "A Multi-Disciplinary Survey",
+        ),
+        # APS with and without titles, and books
+        (["Y. LeCun, Y. Bengio, and G. Hinton, Deep learning, Nature 521, 436 (2015)."], "Deep learning"),
+        (["B. Keimer and J. Zaanen, Nature 518, 179 (2015)."], ""),
+        (["I. Esterlis and D. J. Scalapino, npj Quantum Materials 3, 59 (2018a)."], ""),
+        (["H.-X. Wang and H. Yao, arXiv e-prints, arXiv:2211.02031 (2022a)."], ""),
+        (["J. R. Schrieffer, Theory of Superconductivity (W. A. Benjamin, 1964)."], "Theory of Superconductivity"),
+        (["Sur P., Candès E. J., 2019, PNAS, 116, 14516. doi:10.1073/pnas.1810420116"], ""),
+        # LaTeXML blocks: authors / title / venue, and the year-only second block
+        (["Kaiming He and Jian Sun.", "Deep residual learning.", "In CVPR, 2016."], "Deep residual learning"),
+        (
+            ["Kaiming He and Jian Sun.", "2016.", "Deep residual learning for images.", "In CVPR."],
+            "Deep residual learning for images",
+        ),
+        (
+            ["Eric Jones et al.", "SciPy: Open source scientific tools for Python, 2001–."],
+            "SciPy: Open source scientific tools for Python",
+        ),
+    ],
+)
+def test_reference_title_styles(blocks: list[str], title: str) -> None:
+    assert reference_title(blocks) == title
+
+
+def test_reference_title_uses_an_italic_book_title_after_ieee_authors() -> None:
+    text = ["J. D. Anderson, Fundamentals of Aerodynamics, 5th ed. McGraw-Hill Education, 2010."]
+    assert reference_title(text, ["Fundamentals of Aerodynamics"]) == "Fundamentals of Aerodynamics"
+    # An italic journal name is followed by its volume: not a title.
+    aps = ["P. W. Anderson, Science 235, 1196 (1987)."]
+    assert reference_title(aps, ["Science"]) == ""

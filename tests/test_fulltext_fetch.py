@@ -1,0 +1,194 @@
+"""FullText over httpx.MockTransport: arxiv.org/html, ar5iv, reference lists, the store's cache, failures."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import fixture_text
+
+from pasa_mcp.config import Settings
+from pasa_mcp.fulltext import REFERENCES, FullText
+from pasa_mcp.net import Net, SourceUnavailable
+from pasa_mcp.papers import Paper, Reference
+from pasa_mcp.store import Store
+
+pytestmark = pytest.mark.anyio
+
+HTML = "https://arxiv.test/html"
+AR5IV = "https://ar5iv.test/html"
+ATTENTION_PAGE = fixture_text("arxiv_html", "ar5iv_1706.03762_arXiv-html_feedback.html")
+ABS_PAGE = "<html><head><title>[1706.03762] Attention</title></head><body><h1>Abstract page</h1></body></html>"
+ATTENTION = Paper(title="Attention Is All You Need", arxiv_id="1706.03762")
+NO_ARXIV = Paper(title="A journal paper", doi="10.1000/xyz")
+REFS = [Reference(title="Long short-term memory", text="S. Hochreiter and J. Schmidhuber. Long short-term memory.")]
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Provider:
+    """A reference-list source double: answers `references` from a fixed value and counts calls."""
+
+    def __init__(self, answer: list[Reference] | None | Exception) -> None:
+        self.answer, self.asked = answer, []
+
+    async def references(self, paper: Paper) -> list[Reference] | None:
+        self.asked.append(paper.key)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@asynccontextmanager
+async def fulltext(
+    tmp_path: Path, handler: Handler, providers: tuple[Provider, ...] = (), **settings: Any
+) -> AsyncIterator[tuple[FullText, list[httpx.Request], Store]]:
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return handler(request)
+
+    config = Settings(
+        **{"arxiv_html_url": HTML, "ar5iv_url": AR5IV, "arxiv_html_interval": 0, "http_retries": 2, **settings}
+    )
+    net = Net(config, transport=httpx.MockTransport(record))
+    store = Store(tmp_path / "fulltext.sqlite3")
+    try:
+        yield FullText(net, config, store, providers), sent, store
+    finally:
+        await net.aclose()
+
+
+def pages(routes: dict[str, httpx.Response]) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return routes.get(str(request.url), httpx.Response(404, text="Not Found"))
+
+    return handler
+
+
+async def test_arxiv_html_page_is_parsed_and_cached(tmp_path: Path) -> None:
+    handler = pages({f"{HTML}/1706.03762": httpx.Response(200, text=ATTENTION_PAGE)})
+    async with fulltext(tmp_path, handler) as (source, sent, store):
+        section_map = await source.section_map(ATTENTION)
+        assert section_map is not None and section_map.origin == "arxiv_html"
+        assert "Long short-term memory" in section_map.titles()["1 Introduction"]
+        assert [str(r.url) for r in sent] == [f"{HTML}/1706.03762"]
+        assert await store.call(store.get_section_map, ATTENTION.key) == section_map
+
+        again = await source.section_map(ATTENTION)
+        assert again == section_map
+        assert len(sent) == 1, "a cached map needs no request"
+
+
+async def test_redirect_to_the_latest_version_is_followed(tmp_path: Path) -> None:
+    handler = pages(
+        {
+            f"{HTML}/1706.03762": httpx.Response(301, headers={"Location": f"{HTML}/1706.03762v7"}),
+            f"{HTML}/1706.03762v7": httpx.Response(200, text=ATTENTION_PAGE),
+        }
+    )
+    async with fulltext(tmp_path, handler) as (source, sent, _):
+        section_map = await source.section_map(ATTENTION)
+    assert [r.url.path for r in sent] == ["/html/1706.03762", "/html/1706.03762v7"]
+    assert section_map is not None and section_map.origin == "arxiv_html" and len(section_map.sections) == 16
+
+
+async def test_missing_arxiv_html_falls_back_to_ar5iv(tmp_path: Path) -> None:
+    handler = pages({f"{AR5IV}/1706.03762": httpx.Response(200, text=ATTENTION_PAGE)})
+    async with fulltext(tmp_path, handler) as (source, sent, _):
+        section_map = await source.section_map(ATTENTION)
+    assert [str(r.url) for r in sent] == [f"{HTML}/1706.03762", f"{AR5IV}/1706.03762"]
+    assert section_map is not None and section_map.origin == "ar5iv"
+    assert section_map.titles()["5 Training 5.3 Optimizer"] == ["Adam: A method for stochastic optimization"]
+
+
+async def test_a_page_that_is_not_latexml_does_not_count_as_full_text(tmp_path: Path) -> None:
+    # arxiv.org/html answers 200 with something else; ar5iv has the LaTeXML page.
+    handler = pages(
+        {
+            f"{HTML}/1706.03762": httpx.Response(200, text=ABS_PAGE),
+            f"{AR5IV}/1706.03762": httpx.Response(200, text=ATTENTION_PAGE),
+        }
+    )
+    async with fulltext(tmp_path, handler) as (source, _, _):
+        section_map = await source.section_map(ATTENTION)
+    assert section_map is not None and section_map.origin == "ar5iv"
+
+
+async def test_no_html_anywhere_falls_back_to_a_reference_list(tmp_path: Path) -> None:
+    # ar5iv sends papers it never converted to the abstract page: a redirect to something not LaTeXML.
+    handler = pages(
+        {
+            f"{AR5IV}/1706.03762": httpx.Response(302, headers={"Location": "https://arxiv.test/abs/1706.03762"}),
+            "https://arxiv.test/abs/1706.03762": httpx.Response(200, text=ABS_PAGE),
+        }
+    )
+    unknown, knows = Provider(None), Provider(REFS)
+    async with fulltext(tmp_path, handler, (unknown, knows)) as (source, sent, store):
+        section_map = await source.section_map(ATTENTION)
+        assert section_map is not None
+        assert section_map.origin == "references"
+        assert section_map.sections == {REFERENCES: REFS}
+        assert unknown.asked == knows.asked == [ATTENTION.key]
+        assert len(sent) == 3
+        assert await store.call(store.get_section_map, ATTENTION.key) == section_map
+
+
+async def test_paper_without_arxiv_id_asks_only_the_reference_lists(tmp_path: Path) -> None:
+    provider = Provider(REFS)
+    async with fulltext(tmp_path, pages({}), (provider,)) as (source, sent, _):
+        section_map = await source.section_map(NO_ARXIV)
+    assert sent == []
+    assert section_map is not None and section_map.titles() == {REFERENCES: ["Long short-term memory"]}
+
+
+async def test_no_full_text_and_no_reference_list_is_none_and_not_cached(tmp_path: Path) -> None:
+    async with fulltext(tmp_path, pages({}), (Provider([]),)) as (source, sent, store):
+        assert await source.section_map(ATTENTION) is None
+        assert await store.call(store.get_section_map, ATTENTION.key) is None
+        assert len(sent) == 2
+
+
+async def test_failing_html_host_is_an_error_not_an_empty_map(tmp_path: Path) -> None:
+    provider = Provider(REFS)
+
+    def unavailable(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, headers={"Retry-After": "0"}, text="Service Unavailable")
+
+    async with fulltext(tmp_path, unavailable, (provider,)) as (source, sent, store):
+        with pytest.raises(SourceUnavailable, match=r"arxiv.org/html unavailable: 2 retries, last HTTP 503"):
+            await source.section_map(ATTENTION)
+        assert len(sent) == 3
+        assert provider.asked == [], "a failing host must not be mistaken for a paper without HTML"
+        assert await store.call(store.get_section_map, ATTENTION.key) is None
+
+
+async def test_failing_reference_list_is_an_error_unless_another_one_answers(tmp_path: Path) -> None:
+    down = Provider(SourceUnavailable("Semantic Scholar", 3, "HTTP 503"))
+    async with fulltext(tmp_path, pages({}), (down,)) as (source, _, _):
+        with pytest.raises(SourceUnavailable, match="Semantic Scholar unavailable"):
+            await source.section_map(NO_ARXIV)
+    async with fulltext(tmp_path, pages({}), (down, Provider(REFS))) as (source, _, _):
+        section_map = await source.section_map(NO_ARXIV)
+    assert section_map is not None and section_map.origin == "references"
+
+
+async def test_html_without_usable_citations_gives_way_to_a_reference_list(tmp_path: Path) -> None:
+    empty = '<html><body><article class="ltx_document"><section id="S1" class="ltx_section"><h2>1 Intro</h2>'
+    empty += "<p>No citations here.</p></section></article></body></html>"
+    handler = pages({f"{HTML}/1706.03762": httpx.Response(200, text=empty)})
+    async with fulltext(tmp_path, handler, (Provider(REFS),)) as (source, _, _):
+        section_map = await source.section_map(ATTENTION)
+    assert section_map is not None and section_map.origin == "references"
+
+    async with fulltext(tmp_path / "other", handler) as (source, _, _):
+        section_map = await source.section_map(ATTENTION)
+    assert section_map is not None and section_map.origin == "arxiv_html"
+    assert section_map.sections == {} and section_map.warnings == [
+        "no citations found (no ltx_cite links to #bib.* entries)"
+    ]
