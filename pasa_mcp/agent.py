@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import anyio
 from pydantic import BaseModel, Field
 
+from .config import Settings
 from .net import SourceRejected, SourceUnavailable
 from .papers import Paper, Reference, SectionMap
 from .selector import score_cached
@@ -56,6 +57,14 @@ class SearchParams(BaseModel):
     ensemble: int = Field(1, ge=1, le=8, description="crawler runs; runs after the first sample")
     max_papers: int | None = Field(None, ge=1, description="stop after scoring this many papers")
     max_seconds: float | None = Field(None, gt=0, description="stop after this many seconds")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> SearchParams:
+        """The configured defaults, with the given (non-None) overrides."""
+        names = ("search_queries", "search_papers", "expand_layers", "expand_papers", "threshold")
+        values = {name: getattr(settings, name) for name in names}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
 
 
 class FoundPaper(BaseModel):

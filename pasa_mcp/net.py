@@ -79,12 +79,19 @@ class Host:
         """Hold every request to this host for `seconds` (after a 429/503 with Retry-After)."""
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
-    async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-        while (wait := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110 (a deadline, not an event)
-            await anyio.sleep(wait)
-        async with self._slots:
+    async def _paced(self) -> None:
+        """Wait out any pause and the pacer; a pause begun meanwhile (a 429 elsewhere) is waited out too."""
+        while True:
+            while (wait := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110 (a deadline, not an event)
+                await anyio.sleep(wait)
             if self._pacer is not None:
                 await self._pacer.acquire()
+            if self._paused_until <= time.monotonic():
+                return
+
+    async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+        async with self._slots:
+            await self._paced()  # inside the slot: requests queued for it must not skip a pause begun meanwhile
             self.requests += 1
             try:
                 response = await client.send(request)

@@ -1,0 +1,121 @@
+"""Everything one process shares, wired from settings: the store, the HTTP client, the models, the
+sources. The CLI, the MCP server and the evaluation all open one `Pasa` and call into it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from typing import Any
+
+import httpx
+
+from .agent import DeepSearch, Event, RunResult, SearchParams
+from .config import Settings
+from .crawler import build_crawler
+from .fulltext import FullText
+from .llm import ModelUnavailable
+from .net import Net
+from .resolve import Resolver
+from .selector import build_selector
+from .sources import SearchSource
+from .sources.arxiv import ArxivAPI
+from .sources.google import GoogleSearch
+from .sources.openalex import OpenAlex
+from .sources.semantic_scholar import SemanticScholar
+from .store import Store
+
+__all__ = ["ModelUnavailable", "Pasa", "open_app"]
+
+SOURCE_NAMES = ("google", "arxiv", "semantic_scholar", "openalex")
+
+
+class Pasa:
+    """The wired-up agent parts of one process."""
+
+    def __init__(self, settings: Settings, store: Store, net: Net) -> None:
+        self.settings, self.store, self.net = settings, store, net
+        self.crawler = build_crawler(settings, net)
+        self.selector = build_selector(settings, net)
+        self.arxiv = ArxivAPI(net, settings)
+        self.semantic_scholar = SemanticScholar(net, settings)
+        self.openalex = OpenAlex(net, settings)
+        # Papers without HTML full text are expanded through their reference lists.
+        self.fulltext = FullText(net, settings, store, reference_lists=[self.semantic_scholar, self.openalex])
+        # Titles arXiv cannot match go to OpenAlex (generous limits), and to Semantic Scholar
+        # only with a key: its shared anonymous pool is too small for thousands of titles.
+        matchers = [self.openalex] + ([self.semantic_scholar] if settings.s2_api_key else [])
+        self.resolver = Resolver(store, self.arxiv, matchers)
+
+    def sources(self, names: Sequence[str] | None = None) -> list[SearchSource]:
+        """The search sources by name (default: the settings'); a bad name is a clear error."""
+        chosen = list(names or self.settings.sources)
+        unknown = [n for n in chosen if n not in SOURCE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown search source {unknown[0]!r}; choose from {', '.join(SOURCE_NAMES)}")
+        if not chosen:
+            raise ValueError("no search sources chosen")
+        found: list[SearchSource] = []
+        for name in dict.fromkeys(chosen):
+            if name == "google":
+                if not self.settings.serper_api_key:
+                    raise ValueError("the google source needs a serper.dev key: set SERPER_API_KEY")
+                found.append(GoogleSearch(self.net, self.settings, self.arxiv))
+            else:
+                found.append(
+                    {"arxiv": self.arxiv, "semantic_scholar": self.semantic_scholar, "openalex": self.openalex}[name]
+                )
+        return found
+
+    def deep_search_run(
+        self,
+        question: str,
+        params: SearchParams,
+        *,
+        sources: Sequence[str] | None = None,
+        on_event: Callable[[Event], Awaitable[None]] | None = None,
+    ) -> DeepSearch:
+        """A deep search ready to `run()`; jobs keep the object to read partial results."""
+        return DeepSearch(
+            question,
+            params,
+            crawler=self.crawler,
+            selector=self.selector,
+            sources=self.sources(sources),
+            fulltext=self.fulltext,
+            resolver=self.resolver,
+            store=self.store,
+            cache_ttl=self.settings.search_cache_days * 86400,
+            on_event=on_event,
+        )
+
+    async def deep_search(
+        self,
+        question: str,
+        params: SearchParams,
+        *,
+        sources: Sequence[str] | None = None,
+        on_event: Callable[[Event], Awaitable[None]] | None = None,
+    ) -> RunResult:
+        return await self.deep_search_run(question, params, sources=sources, on_event=on_event).run()
+
+    def usage(self) -> dict[str, Any]:
+        """Model calls and tokens, and HTTP requests per host, since the process started."""
+        return {
+            "crawler": asdict(self.crawler.client.usage),
+            "selector": asdict(self.selector.client.usage),
+            "requests": self.net.request_counts(),
+        }
+
+
+@asynccontextmanager
+async def open_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> AsyncIterator[Pasa]:
+    """Open the store and the HTTP client for the life of the process (or a test)."""
+    store = Store(settings.store_path)
+    net = Net(settings, transport)
+    try:
+        yield Pasa(settings, store, net)
+    finally:
+        await net.aclose()
+        store.close()

@@ -1,0 +1,219 @@
+"""The command line: a thin layer over the library (`pasa-mcp --help`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .agent import Event, RunResult, SearchParams
+from .config import Settings, config_path
+
+app = typer.Typer(
+    help="PaSa deep paper search: an LLM crawler and selector over arXiv and friends, as an MCP server and CLI.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err.print(f"[red]Invalid settings[/red] (env vars PASA_* or {config_path()}):\n{exc}")
+        raise typer.Exit(2) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"pasa-mcp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """PaSa deep paper search."""
+
+
+@app.command()
+def config() -> None:
+    """Print the effective settings (secrets masked) and where they come from."""
+    settings = _settings()
+    out.print(f"# config file: {config_path()} ({'found' if config_path().exists() else 'not found'})")
+    out.print("# environment variables PASA_<NAME> override it")
+    for name, value in settings.display().items():
+        out.print(f"{name} = {json.dumps(value)}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def search(
+    question: Annotated[str, typer.Argument(help="A detailed research question.")],
+    end_date: Annotated[str | None, typer.Option(help="Only papers published before YYYY-MM-DD.")] = None,
+    queries: Annotated[int | None, typer.Option(help="Crawler search queries (paper: 5).")] = None,
+    papers: Annotated[int | None, typer.Option(help="Papers per query and source (paper: 10).")] = None,
+    layers: Annotated[int | None, typer.Option(help="Citation expansion layers (paper: 2).")] = None,
+    expand: Annotated[int | None, typer.Option(help="Papers expanded per deeper layer (paper: 20).")] = None,
+    ensemble: Annotated[int, typer.Option(help="Crawler runs whose results are unioned.")] = 1,
+    max_papers: Annotated[int | None, typer.Option(help="Stop after scoring this many papers.")] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="List every paper touched, not only the selected.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result and the run tree here.")] = None,
+) -> None:
+    """Run a deep search in the terminal and print the selected papers."""
+    settings = _settings()
+    try:
+        params = SearchParams.from_settings(
+            settings,
+            search_queries=queries,
+            search_papers=papers,
+            expand_layers=layers,
+            expand_papers=expand,
+            end_date=date.fromisoformat(end_date) if end_date else None,
+            ensemble=ensemble,
+            max_papers=max_papers,
+            max_seconds=max_seconds,
+        )
+    except (ValidationError, ValueError) as exc:
+        err.print(f"[red]Invalid search parameters:[/red] {exc}")
+        raise typer.Exit(2) from None
+    result = anyio.run(_run_search, settings, question, params)
+    _print_result(result, show_all)
+    if json_out:
+        json_out.write_text(result.model_dump_json(indent=2), encoding="utf-8")
+        out.print(f"result and tree written to {json_out}")
+    if result.status == "failed":
+        raise typer.Exit(1)
+
+
+async def _run_search(settings: Settings, question: str, params: SearchParams) -> RunResult:
+    from .app import ModelUnavailable, open_app
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=None, counts="")
+
+        async def on_event(event: Event) -> None:
+            c = event.counts
+            done = c.expanded
+            progress.update(
+                task,
+                description=event.message[:60],
+                completed=done,
+                total=done + c.expansions_left or None,
+                counts=f"queries {c.queries} · papers {c.papers} · scored {c.scored} · selected {c.selected}",
+            )
+            if event.kind == "failure":
+                progress.console.print(f"[yellow]warning:[/yellow] {event.message}")
+
+        try:
+            async with open_app(settings) as pasa:
+                return await pasa.deep_search(question, params, on_event=on_event)
+        except ModelUnavailable as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from None
+        except ValueError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+
+
+def _print_result(result: RunResult, show_all: bool) -> None:
+    shown = result.papers if show_all else result.selected
+    table = Table(title=f"{len(result.selected)} selected of {len(result.papers)} papers ({result.status})")
+    table.add_column("score", justify="right")
+    table.add_column("paper")
+    table.add_column("id")
+    table.add_column("found by", overflow="fold")
+    for p in shown:
+        table.add_row(f"{p.score:.2f}", p.title, p.arxiv_id or p.key, p.found_by)
+    out.print(table)
+    for failure in result.failures:
+        err.print(f"[yellow]warning:[/yellow] {failure}")
+    c = result.counts
+    err.print(f"{c.queries} queries, {c.searches} searches, {c.expanded} expansions in {result.seconds:.1f} s")
+
+
+@app.command("eval")
+def evaluate(
+    dataset: Annotated[Path, typer.Argument(help="JSON lines: question, answer, source_meta.published_time, qid.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where each query's run (tree included) is saved.")] = Path(
+        "eval-out"
+    ),
+    score_only: Annotated[bool, typer.Option("--score-only", help="Only recompute metrics from saved runs.")] = False,
+    concurrency: Annotated[int, typer.Option(min=1, help="Queries run at once.")] = 4,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N queries.")] = None,
+) -> None:
+    """Run the agent on every query of a dataset and report the paper's metrics."""
+    from .eval import METRICS, average, load_dataset, score_trees
+
+    settings = _settings()
+    try:
+        queries = load_dataset(dataset)[:limit]
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if score_only:
+        try:
+            scores = score_trees(queries, out_dir)
+        except FileNotFoundError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from None
+    else:
+        scores = anyio.run(_run_eval, settings, queries, out_dir, concurrency)
+    table = Table(title=f"{len(scores)} queries, {dataset.name}")
+    table.add_column("qid")
+    for name in METRICS:
+        table.add_column(name, justify="right")
+    for qid, row in scores.items():
+        table.add_row(qid, *(f"{row[name]:.4f}" for name in METRICS))
+    mean = average(list(scores.values()))
+    table.add_row("mean", *(f"{mean[name]:.4f}" for name in METRICS), style="bold")
+    out.print(table)
+    summary = {"dataset": str(dataset), "queries": len(scores), "mean": mean, "per_query": scores}
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    out.print(f"metrics written to {out_dir / 'metrics.json'}")
+
+
+async def _run_eval(settings: Settings, queries: list, out_dir: Path, concurrency: int) -> dict:
+    from .app import ModelUnavailable, open_app
+    from .eval import EvalQuery, run_queries
+
+    with Progress(
+        TextColumn("eval"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=err
+    ) as progress:
+        task = progress.add_task("eval", total=len(queries))
+        try:
+            async with open_app(settings) as pasa:
+
+                async def search(query: EvalQuery) -> dict:
+                    params = SearchParams.from_settings(settings, end_date=query.end_date)
+                    result = await pasa.deep_search(query.question, params)
+                    return result.model_dump(mode="json")
+
+                return await run_queries(
+                    queries, search, out_dir, concurrency=concurrency, on_done=lambda q, m: progress.advance(task)
+                )
+        except ModelUnavailable as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from None

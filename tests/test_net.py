@@ -1,0 +1,237 @@
+"""Politeness of `net.Host` against a real HTTP server on loopback (uvicorn + starlette).
+
+Intervals are scaled down (0.2 s for arXiv's 3 s); the server records when each request arrives.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from pasa_mcp.config import Settings
+from pasa_mcp.net import MAX_RETRY_AFTER, Net, SourceRejected, SourceUnavailable, retry_after_seconds
+
+pytestmark = pytest.mark.anyio
+
+INTERVAL = 0.2
+JITTER = 0.01  # loopback delivery and event-loop timer slack; far below the interval
+
+
+@dataclass
+class Server:
+    """What the loopback server saw; `reply(n)` answers the n-th request (0-based)."""
+
+    reply: Callable[[int], Response] = lambda n: PlainTextResponse("ok")
+    latency: float = 0.0
+    arrivals: list[float] = field(default_factory=list)
+    answered: list[tuple[int, float]] = field(default_factory=list)  # (status, when sent)
+    clients: set[tuple[str, int]] = field(default_factory=set)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    async def endpoint(self, request: Request) -> Response:
+        n = len(self.arrivals)
+        self.arrivals.append(time.monotonic())
+        self.clients.add(tuple(request.client))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await anyio.sleep(self.latency)  # the server's own processing time, not a test wait
+            response = self.reply(n)
+        finally:
+            self.in_flight -= 1
+        self.answered.append((response.status_code, time.monotonic()))
+        return response
+
+
+@asynccontextmanager
+async def loopback(server: Server) -> AsyncIterator[str]:
+    app = Starlette(routes=[Route("/{path:path}", server.endpoint, methods=["GET", "POST"])])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)  # connections queue here until uvicorn accepts them: no start-up wait needed
+    port = sock.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off", ws="none", http="h11"))
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(uv.serve, [sock])
+            try:
+                yield f"http://127.0.0.1:{port}"
+            finally:
+                uv.should_exit = True
+    finally:
+        sock.close()
+
+
+@asynccontextmanager
+async def client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> AsyncIterator[Net]:
+    net = Net(settings, transport)
+    try:
+        yield net
+    finally:
+        await net.aclose()
+
+
+def gaps(times: list[float]) -> list[float]:
+    times = sorted(times)
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+async def test_pacer_keeps_requests_from_concurrent_runs_an_interval_apart() -> None:
+    server = Server()
+    async with loopback(server) as url, client(Settings(arxiv_interval=INTERVAL)) as net:
+
+        async def run() -> None:  # one agent run: a burst of concurrent lookups
+            async with anyio.create_task_group() as tg:
+                for _ in range(2):
+                    tg.start_soon(net.request, "arxiv", "GET", f"{url}/api/query")
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(run)
+    assert len(server.arrivals) == 6
+    assert min(gaps(server.arrivals)) >= INTERVAL - JITTER
+    assert net.hosts["arxiv"].requests == 6
+
+
+async def test_arxiv_host_uses_one_connection_at_a_time() -> None:
+    server = Server(latency=0.05)
+    async with loopback(server) as url, client(Settings(arxiv_interval=0, openalex_interval=0)) as net:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(5):
+                    tg.start_soon(net.request, "arxiv", "GET", f"{url}/api/query")
+        assert server.max_in_flight == 1
+        assert len(server.clients) == 1
+
+        # The same measurement shows overlap for a host that allows it (OpenAlex: 4 at once).
+        server.max_in_flight, server.clients = 0, set()
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(5):
+                    tg.start_soon(net.request, "openalex", "GET", f"{url}/works")
+        assert server.max_in_flight > 1
+        assert len(server.clients) > 1
+
+
+class SeesThrottle(httpx.AsyncBaseTransport):
+    """A real HTTP transport that tells the test when a 429 has reached the client."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.throttled = anyio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if response.status_code == 429:
+            self.throttled.set()
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def throttle_first(retry_after: str) -> Callable[[int], Response]:
+    def reply(n: int) -> Response:
+        if n == 0:
+            return PlainTextResponse("slow down", status_code=429, headers={"Retry-After": retry_after})
+        return PlainTextResponse("ok")
+
+    return reply
+
+
+async def test_retry_after_is_waited_out_by_the_request_and_by_later_ones() -> None:
+    pause = 0.3
+    server = Server(reply=throttle_first(str(pause)))
+    transport = SeesThrottle()
+    async with loopback(server) as url, client(Settings(openalex_interval=0), transport) as net:
+        statuses: list[int] = []
+
+        async def get() -> None:
+            statuses.append((await net.request("openalex", "GET", f"{url}/works")).status_code)
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(get)
+                await transport.throttled.wait()
+                tg.start_soon(get)
+                tg.start_soon(get)
+    (status, throttled_at), *_ = server.answered
+    assert status == 429
+    assert statuses == [200, 200, 200]
+    assert len(server.arrivals) == 4  # the throttled request was retried once
+    assert min(server.arrivals[1:]) >= throttled_at + pause - JITTER
+    assert net.hosts["openalex"].throttled == 1
+
+
+async def test_retry_after_also_holds_requests_already_queued_for_the_connection() -> None:
+    pause = 0.3
+    server = Server(reply=throttle_first(str(pause)), latency=0.02)
+    async with loopback(server) as url, client(Settings(arxiv_interval=0)) as net:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(net.request, "arxiv", "GET", f"{url}/api/query")
+    (status, throttled_at), *_ = server.answered
+    assert status == 429
+    assert min(server.arrivals[1:]) >= throttled_at + pause - JITTER
+
+
+async def test_server_errors_are_retried_then_reported_with_host_and_last_status() -> None:
+    server = Server(reply=lambda n: PlainTextResponse("down", status_code=503, headers={"Retry-After": "0"}))
+    async with loopback(server) as url, client(Settings(http_retries=5, arxiv_interval=0)) as net:
+        with anyio.fail_after(10), pytest.raises(SourceUnavailable) as caught:
+            await net.request("arxiv", "GET", f"{url}/api/query")
+    assert len(server.arrivals) == 6
+    assert str(caught.value) == "arXiv API unavailable: 5 retries, last HTTP 503"
+
+
+async def test_server_errors_without_retry_after_back_off_between_attempts() -> None:
+    server = Server(reply=lambda n: PlainTextResponse("oops", status_code=500))
+    async with loopback(server) as url, client(Settings(http_retries=1)) as net:
+        with anyio.fail_after(10), pytest.raises(SourceUnavailable) as caught:
+            await net.request("semantic_scholar", "GET", f"{url}/paper/x")
+    assert len(server.arrivals) == 2
+    assert gaps(server.arrivals)[0] >= 1.0 - JITTER  # tenacity's first exponential wait
+    assert str(caught.value) == "Semantic Scholar unavailable: 1 retries, last HTTP 500"
+
+
+async def test_client_errors_are_rejected_without_retry() -> None:
+    server = Server(reply=lambda n: PlainTextResponse("no such paper", status_code=404))
+    async with loopback(server) as url, client(Settings()) as net:
+        with anyio.fail_after(10), pytest.raises(SourceRejected) as caught:
+            await net.request("semantic_scholar", "GET", f"{url}/paper/x")
+    assert len(server.arrivals) == 1
+    assert caught.value.status == 404
+    assert str(caught.value) == "Semantic Scholar rejected the request: HTTP 404 no such paper"
+
+
+async def test_a_retry_after_beyond_the_limit_fails_at_once() -> None:
+    server = Server(reply=throttle_first(str(int(MAX_RETRY_AFTER) * 10)))
+    async with loopback(server) as url, client(Settings()) as net:
+        with anyio.fail_after(10), pytest.raises(SourceUnavailable, match="Retry-After 1200 s"):
+            await net.request("semantic_scholar", "GET", f"{url}/paper/x")
+    assert len(server.arrivals) == 1
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "7"})) == 7.0
+    soon = time.time() + 60
+    stamp = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(soon))
+    assert 55 <= retry_after_seconds(httpx.Response(429, headers={"Retry-After": stamp})) <= 60
+    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "soon"})) is None
+    assert retry_after_seconds(httpx.Response(429)) is None

@@ -1,0 +1,204 @@
+"""Reference resolution: order of the stages, batching, and the cache of hits and misses."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import fixture_json
+from test_arxiv import TESTING, atom, feed, recorded_entries
+
+from pasa_mcp.config import Settings
+from pasa_mcp.net import Net
+from pasa_mcp.papers import Paper, Reference, title_key
+from pasa_mcp.resolve import Resolver, titles_match
+from pasa_mcp.sources.arxiv import TITLES_PER_QUERY, ArxivAPI, parse_feed, title_phrase
+from pasa_mcp.store import Store
+
+pytestmark = pytest.mark.anyio
+
+API = "https://arxiv.test/api/query"
+
+
+class ArxivServer:
+    """The arXiv API over the recorded entries: id lookups, and title searches answered with `titles`."""
+
+    def __init__(self, titles: str = TESTING) -> None:
+        self.entries = recorded_entries()
+        self.titles = titles
+        self.id_lookups: list[list[str]] = []
+        self.title_searches: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if "id_list" in request.url.params:
+            wanted = request.url.params["id_list"].split(",")
+            self.id_lookups.append(wanted)
+            return atom(feed([self.entries[i] for i in wanted if i in self.entries]))
+        self.title_searches.append(request.url.params["search_query"])
+        return atom(self.titles)
+
+
+class Matcher:
+    """A title matcher (the role Semantic Scholar plays) answering from a fixed table."""
+
+    name = "fake_matcher"
+
+    def __init__(self, known: dict[str, Paper]) -> None:
+        self.known = known
+        self.asked: list[str] = []
+
+    async def match_title(self, title: str) -> Paper | None:
+        self.asked.append(title)
+        return self.known.get(title)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(tmp_path / "resolve.sqlite3")
+    store.upsert_papers(
+        [
+            Paper(title="Attention Is All You Need", arxiv_id="1706.03762", abstract="The Transformer."),
+            Paper(title="Deep Residual Learning for Image Recognition", doi="10.1109/CVPR.2016.90"),
+        ]
+    )
+    yield store
+    store.close()
+
+
+@asynccontextmanager
+async def arxiv(server: ArxivServer) -> AsyncIterator[ArxivAPI]:
+    settings = Settings(arxiv_api_url=API, arxiv_interval=0)
+    net = Net(settings, httpx.MockTransport(server))
+    try:
+        yield ArxivAPI(net, settings)
+    finally:
+        await net.aclose()
+
+
+S2_ONLY = "A Paper Only the Matcher Knows"
+NOWHERE = "Nothing Anywhere Has This Title"
+REFS = [
+    Reference(title="Heat bath random walks (garbled title)", arxiv_id="1605.08386v1"),  # own arXiv id
+    Reference(title="Attention is all you need."),  # the store's title key
+    Reference(title="Deep Residul Learning for Image Recognition"),  # the full-text index, fuzzy
+    Reference(title="Testing deep learning models: a first comparative study of multiple testing techniques"),
+    Reference(title=S2_ONLY),
+    Reference(title=NOWHERE),
+    Reference(title="TESTING DEEP LEARNING MODELS - A first comparative study of multiple testing techniques"),
+    Reference(title="Residual learning, deep", doi="https://doi.org/10.1109/cvpr.2016.90"),  # own DOI
+]
+
+
+def matcher() -> Matcher:
+    return Matcher(
+        {
+            S2_ONLY: Paper(title="A paper only the matcher knows", doi="10.5555/only", sources=["semantic_scholar"]),
+            NOWHERE: Paper(title="A different paper altogether", doi="10.5555/other"),  # rejected: title differs
+        }
+    )
+
+
+async def test_each_reference_resolves_at_the_first_stage_that_knows_it(store: Store) -> None:
+    server, s2 = ArxivServer(), matcher()
+    async with arxiv(server) as api:
+        papers = await Resolver(store, api, [s2]).resolve(REFS)
+    keys = [p.key if p else None for p in papers]
+    assert keys == [
+        "arxiv:1605.08386",
+        "arxiv:1706.03762",
+        "doi:10.1109/cvpr.2016.90",
+        "arxiv:2202.12139",
+        "doi:10.5555/only",
+        None,
+        "arxiv:2202.12139",
+        "doi:10.1109/cvpr.2016.90",
+    ]
+    assert papers[0].title == "Heat-bath random walks with Markov bases"
+    assert server.id_lookups == [["1605.08386"]]
+    # One title search for the three titles the store lacks; the duplicate title is asked once.
+    assert server.title_searches == [
+        'ti:"testing deep learning models a first comparative study of multiple testing techniques"'
+        ' OR ti:"a paper only the matcher knows" OR ti:"nothing anywhere has this title"'
+    ]
+    assert sorted(s2.asked) == sorted([S2_ONLY, NOWHERE])
+    assert store.find_by_title(S2_ONLY).doi == "10.5555/only"  # remote finds are stored
+
+
+async def test_hits_and_misses_are_remembered(store: Store) -> None:
+    server, s2 = ArxivServer(), matcher()
+    async with arxiv(server) as api:
+        first = await Resolver(store, api, [s2]).resolve(REFS[3:6])
+        again = await Resolver(store, api, [s2]).resolve(REFS[3:6])
+    assert [p.key if p else None for p in again] == [p.key if p else None for p in first]
+    assert again[2] is None
+    assert len(server.title_searches) == 1
+    assert len(s2.asked) == 2
+
+
+async def test_misses_expire_and_are_then_looked_up_again(store: Store) -> None:
+    server, s2 = ArxivServer(), matcher()
+    async with arxiv(server) as api:
+        await Resolver(store, api, [s2], miss_ttl=0).resolve([REFS[5]])
+        await Resolver(store, api, [s2], miss_ttl=0).resolve([REFS[5]])
+    assert len(server.title_searches) == 2
+    assert s2.asked == [NOWHERE, NOWHERE]
+
+
+async def test_without_remote_sources_a_miss_is_not_remembered(store: Store) -> None:
+    assert await Resolver(store, None).resolve([REFS[3]]) == [None]
+    server = ArxivServer()
+    async with arxiv(server) as api:
+        (paper,) = await Resolver(store, api).resolve([REFS[3]])
+    assert paper.arxiv_id == "2202.12139"
+    assert len(server.title_searches) == 1
+
+
+async def test_an_unknown_own_id_falls_back_to_the_title(store: Store) -> None:
+    server = ArxivServer()
+    refs = [Reference(title="Attention Is All You Need", arxiv_id="2401.99999")]
+    async with arxiv(server) as api:
+        (paper,) = await Resolver(store, api).resolve(refs)
+    assert paper.arxiv_id == "1706.03762"
+    assert len(server.id_lookups) == 3  # the empty answer was retried, as a spurious one would be
+    assert server.title_searches == []
+
+
+async def test_two_hundred_titles_take_a_handful_of_arxiv_requests(store: Store) -> None:
+    recorded = fixture_json("s2", "derived", "semanticscholar_test_search_paper.body.json")["data"]
+    by_key = {title_key(r["title"]): r["title"] for r in recorded}  # distinct titles of realistic length
+    titles = [f"{t}{suffix}" for suffix in ("", " revisited", " (extended)") for t in by_key.values()][:200]
+    assert len({title_key(t) for t in titles}) == 200
+    server = ArxivServer(titles=feed([]))
+    async with arxiv(server) as api:
+        papers = await Resolver(store, api).resolve([Reference(title=t) for t in titles])
+    assert len(papers) == 200
+    assert len(server.title_searches) <= math.ceil(200 / TITLES_PER_QUERY) + 1
+    clauses = [c for q in server.title_searches for c in q.split(" OR ")]
+    assert sorted(clauses) == sorted({title_phrase(t) for t in titles})  # long titles may share a phrase
+
+
+def test_the_fuzzy_rule_takes_variants_and_refuses_other_papers() -> None:
+    (paper,) = parse_feed(feed([recorded_entries()["1605.08386"]]))
+    assert titles_match("Heat-bath random walks with Markov bases", paper.title)
+    assert titles_match("{H}eat-bath random walks with {M}arkov bases.", paper.title)
+    assert titles_match("Heat bath random walks with Markov base", paper.title)  # typo
+    assert not titles_match("Heat-bath random walks", paper.title)
+    assert titles_match("Attention is all you need", "Attention Is All You Need")
+    assert not titles_match("Attention is not all you need", "Attention Is All You Need")
+    assert not titles_match(
+        "Deep residual learning for image restoration", "Deep Residual Learning for Image Recognition"
+    )
+    assert not titles_match("", "")
+
+
+async def test_a_doi_the_store_knows_spares_the_arxiv_lookup(store: Store) -> None:
+    server = ArxivServer()
+    refs = [Reference(title="ResNet", arxiv_id="arXiv:1512.03385", doi="doi:10.1109/CVPR.2016.90")]
+    async with arxiv(server) as api:
+        (paper,) = await Resolver(store, api).resolve(refs)
+    assert paper.title == "Deep Residual Learning for Image Recognition"
+    assert server.id_lookups == [] and server.title_searches == []
