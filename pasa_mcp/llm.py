@@ -36,6 +36,7 @@ Role = Literal["crawler", "selector"]
 
 TRUE = "True"  # the selector's positive token, spelled without a leading space
 DEFAULT_TOP_N = 20  # vLLM's default --max-logprobs
+MODEL_RETRIES = 3  # backoff 1 + 2 + 4 s before a model URL counts as unavailable
 
 
 class ModelError(Exception):
@@ -149,7 +150,14 @@ class ModelClient:
         self._servers: list[_Server] = []
         for url in urls:
             server = _Server(url.rstrip("/"), f"model:{url.rstrip('/')}")
-            net.host(server.host, label=f"{role} model at {safe_url(server.url)}", interval=0, concurrency=concurrency)
+            # Few retries: a model that is not running should be reported within seconds, not half a minute.
+            net.host(
+                server.host,
+                label=f"{role} model at {safe_url(server.url)}",
+                interval=0,
+                concurrency=concurrency,
+                retries=min(MODEL_RETRIES, net.retries),
+            )
             self._servers.append(server)
         self._turn = 0
 

@@ -157,7 +157,7 @@ class Net:
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.client = make_client(settings.http_timeout, transport)
-        self._retries = settings.http_retries
+        self.retries = settings.http_retries
         self._policies: dict[str, dict[str, Any]] = {
             "arxiv": {"label": "arXiv API", "interval": settings.arxiv_interval, "concurrency": 1},
             "arxiv_html": {"label": "arxiv.org/html", "interval": settings.arxiv_html_interval, "concurrency": 2},
@@ -172,7 +172,7 @@ class Net:
         """The shared `Host` for `name`; `policy` (label, interval, concurrency) applies on first use."""
         if name not in self.hosts:
             rules = {"label": name, **self._policies.get(name, {}), **policy}
-            self.hosts[name] = Host(rules.pop("label"), retries=rules.pop("retries", self._retries), **rules)
+            self.hosts[name] = Host(rules.pop("label"), retries=rules.pop("retries", self.retries), **rules)
         return self.hosts[name]
 
     async def request(self, host: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
