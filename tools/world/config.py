@@ -1,0 +1,73 @@
+"""How a world is set up: corpus size and seed, time scale, latencies, limits, faults, model noise."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .corpus import Corpus, CorpusSpec
+from .gate import Faults, Latency, Limit, RequestLog, ServiceState
+
+SERVICES = ("serper", "arxiv_api", "arxiv_html", "ar5iv", "s2", "openalex", "crawler", "selector")
+
+# Typical latencies of the real services (seconds) and of a 7B model on one GPU (per token).
+DEFAULT_LATENCY: Mapping[str, Latency] = {
+    "serper": Latency(0.6),
+    "arxiv_api": Latency(0.5),
+    "arxiv_html": Latency(0.25),
+    "ar5iv": Latency(0.35),
+    "s2": Latency(0.25),
+    "openalex": Latency(0.15),
+    "crawler": Latency(0.03, per_prompt_token=0.00005, per_output_token=0.015),
+    "selector": Latency(0.03, per_prompt_token=0.00004, per_output_token=0.015),
+}
+
+# The published or customary limits: arXiv's API terms (one request every 3 s, one connection),
+# Semantic Scholar's introductory key (1 request/s), OpenAlex (10 requests/s), and pasa-mcp's own
+# politeness toward arxiv.org/html and ar5iv (1 request/s). Search and models have none.
+DEFAULT_LIMITS: Mapping[str, Limit] = {
+    "arxiv_api": Limit(3.0, concurrency=1),
+    "arxiv_html": Limit(1.0),
+    "ar5iv": Limit(1.0),
+    "s2": Limit(1.0),
+    "openalex": Limit(0.1, burst=10),
+}
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    seed: int = 7
+    papers: int = 2000
+    corpus: CorpusSpec = CorpusSpec()
+    time_scale: float = 1.0  # multiplies every latency, limit interval and Retry-After
+    latency: bool = True  # False: answer at once
+    latencies: Mapping[str, Latency] = field(default_factory=lambda: dict(DEFAULT_LATENCY))
+    limits: Mapping[str, Limit] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    limit_slack: float = 0.1  # a request may come this fraction of an interval early (network jitter) ...
+    limit_jitter: float = 0.05  # ... or this many seconds (not scaled: event-loop stalls in scaled worlds)
+    faults: Mapping[str, Faults] = field(default_factory=dict)
+    selector_noise: float = 0.0  # standard deviation of the selector's noise, in logit units
+    hang_seconds: float = 300.0  # how long a time-out fault holds a request at most (not scaled)
+    vllm_version: str = "0.26.0"  # what /version says; below 0.26 logprob_token_ids is ignored
+    serper_key: str = "sim-serper-key"
+    host: str = "127.0.0.1"
+    port: int = 0  # first port (services take consecutive ones); 0 picks free ports
+    log_path: Path | None = None  # request log as JSON lines
+
+    def __post_init__(self) -> None:
+        unknown = (set(self.latencies) | set(self.limits) | set(self.faults)) - set(SERVICES)
+        if unknown:
+            raise ValueError(f"unknown services {sorted(unknown)}; known: {', '.join(SERVICES)}")
+        if self.time_scale <= 0:
+            raise ValueError(f"time_scale must be > 0, got {self.time_scale}")
+
+
+@dataclass
+class Context:
+    """What every service handler reads: the corpus, the configuration, the limit states, the log."""
+
+    corpus: Corpus
+    config: WorldConfig
+    states: dict[str, ServiceState]
+    log: RequestLog
