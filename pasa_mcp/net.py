@@ -21,6 +21,7 @@ from . import __version__
 from .config import Settings
 
 USER_AGENT = f"pasa-mcp/{__version__} (+https://github.com/pasa-mcp/pasa-mcp)"
+MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 120.0  # seconds: a longer demand fails the request instead of stalling a run
 
 
@@ -94,7 +95,7 @@ class Host:
             await self._paced()  # inside the slot: requests queued for it must not skip a pause begun meanwhile
             self.requests += 1
             try:
-                response = await client.send(request)
+                response = await client.send(request, follow_redirects=False)
             except httpx.TransportError as exc:
                 raise _Retryable(type(exc).__name__) from exc
         if response.status_code == 429 or response.status_code >= 500:
@@ -118,8 +119,18 @@ class Host:
         return self._backoff(state)
 
     async def request(self, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send one request under this host's rules; raise SourceUnavailable after the last retry."""
+        """Send one request under this host's rules, following redirects hop by hop (each hop is
+        paced: arxiv.org/html/ID redirects to the latest version). Raises SourceUnavailable after
+        the last retry."""
         request = client.build_request(method, url, **kwargs)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await self._with_retries(client, request)
+            if not (response.is_redirect and response.next_request is not None):
+                return response
+            request = response.next_request
+        raise SourceRejected(self.name, response.status_code, f"more than {MAX_REDIRECTS} redirects")
+
+    async def _with_retries(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
         attempts = 0
         try:
             async for attempt in AsyncRetrying(
@@ -147,7 +158,7 @@ def make_client(timeout: float, transport: httpx.AsyncBaseTransport | None = Non
         timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         headers={"User-Agent": USER_AGENT},
-        follow_redirects=True,
+        follow_redirects=False,  # Host.request follows them, pacing every hop
         transport=transport,
     )
 

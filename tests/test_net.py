@@ -108,6 +108,33 @@ async def test_pacer_keeps_requests_from_concurrent_runs_an_interval_apart() -> 
     assert net.hosts["arxiv"].requests == 6
 
 
+async def test_every_redirect_hop_is_paced_like_a_request() -> None:
+    # arxiv.org/html/ID answers 302 to /html/IDvN: two requests, so two paced hops.
+    server = Server(
+        reply=lambda n: (
+            Response(status_code=302, headers={"location": "/html/2401.01234v2"})
+            if n % 2 == 0
+            else PlainTextResponse("page")
+        )
+    )
+    async with loopback(server) as url, client(Settings(arxiv_html_interval=INTERVAL)) as net:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(2):
+                    tg.start_soon(net.request, "arxiv_html", "GET", f"{url}/html/2401.01234")
+    assert len(server.arrivals) == 4
+    assert min(gaps(server.arrivals)) >= INTERVAL - JITTER
+    assert net.hosts["arxiv_html"].requests == 4
+
+
+async def test_endless_redirects_are_refused() -> None:
+    server = Server(reply=lambda n: Response(status_code=302, headers={"location": f"/loop/{n}"}))
+    async with loopback(server) as url, client(Settings(arxiv_html_interval=0)) as net:
+        with pytest.raises(SourceRejected, match="more than 5 redirects"):
+            await net.request("arxiv_html", "GET", f"{url}/start")
+    assert len(server.arrivals) == 6
+
+
 async def test_arxiv_host_uses_one_connection_at_a_time() -> None:
     server = Server(latency=0.05)
     async with loopback(server) as url, client(Settings(arxiv_interval=0, openalex_interval=0)) as net:
