@@ -46,7 +46,7 @@ class Pasa:
         # Titles arXiv cannot match go to OpenAlex (generous limits), and to Semantic Scholar
         # only with a key: its shared anonymous pool is too small for thousands of titles.
         matchers = [self.openalex] + ([self.semantic_scholar] if settings.s2_api_key else [])
-        self.resolver = Resolver(store, self.arxiv, matchers)
+        self.resolver = Resolver(store, self.arxiv, matchers, dois=self.openalex)
 
     def sources(self, names: Sequence[str] | None = None) -> list[SearchSource]:
         """The search sources by name (default: the settings'); a bad name is a clear error."""

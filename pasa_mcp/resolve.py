@@ -37,6 +37,12 @@ FTS_QUERIES = 2  # ... in two disjoint groups, so one misspelt or variant word d
 FTS_CANDIDATES = 10  # best-ranked rows per query that the fuzzy rule then checks
 
 
+class DoiLookup(Protocol):
+    """A source that finds papers by DOI in batches (OpenAlex)."""
+
+    async def papers_by_doi(self, dois: list[str]) -> dict[str, Paper]: ...
+
+
 class TitleMatcher(Protocol):
     """A remote source that finds the one paper with a given title (or None)."""
 
@@ -94,12 +100,14 @@ class Resolver:
         arxiv: ArxivAPI | None,
         matchers: Sequence[TitleMatcher] = (),
         *,
+        dois: DoiLookup | None = None,
         hit_ttl: float = HIT_TTL,
         miss_ttl: float = MISS_TTL,
     ) -> None:
         self.store = store
         self.arxiv = arxiv
         self.matchers = list(matchers)
+        self.dois = dois
         self.hit_ttl, self.miss_ttl = hit_ttl, miss_ttl
 
     async def resolve(self, refs: Sequence[Reference]) -> list[Paper | None]:
@@ -113,7 +121,7 @@ class Resolver:
         return [paper or by_title.get(title_key(ref.title)) for ref, paper in zip(refs, results, strict=True)]
 
     async def _by_ids(self, refs: Sequence[Reference]) -> list[Paper | None]:
-        """Papers by the references' own arXiv ids and DOIs: the store, then one batched arXiv lookup."""
+        """Papers by the references' own arXiv ids and DOIs: the store, then batched arXiv and DOI lookups."""
         keys = [_id_keys(ref) for ref in refs]
         known = await self.store.call(self.store.get_papers, {key for ref_keys in keys for key in ref_keys})
         unknown = [ref_keys for ref_keys in keys if not any(key in known for key in ref_keys)]
@@ -122,6 +130,13 @@ class Resolver:
             fetched = await self.arxiv.papers(sorted(missing))
             for paper in await self.store.call(self.store.upsert_papers, fetched.values()):
                 known[paper.key] = paper
+        unknown = [ref_keys for ref_keys in unknown if not any(key in known for key in ref_keys)]
+        dois = {key.removeprefix("doi:") for ref_keys in unknown for key in ref_keys if key.startswith("doi:")}
+        if dois and self.dois is not None:
+            by_doi = await self.dois.papers_by_doi(sorted(dois))
+            for paper in await self.store.call(self.store.upsert_papers, by_doi.values()):
+                # A paper found by DOI may carry an arXiv id: its key is then arxiv:, so index the DOI too.
+                known[paper.key] = known[f"doi:{paper.doi}"] = paper
         return [next((known[key] for key in ref_keys if key in known), None) for ref_keys in keys]
 
     async def _by_titles(self, pending: dict[str, str]) -> dict[str, Paper | None]:

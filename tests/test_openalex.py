@@ -298,3 +298,19 @@ async def test_an_answer_that_is_not_json_is_a_clear_error() -> None:
     async with openalex(lambda request: httpx.Response(200, text="<html>captive portal</html>")) as (source, _):
         with pytest.raises(SourceUnavailable, match="OpenAlex unavailable.*not JSON"):
             await source.search("graphs", limit=5, before=None)
+
+
+async def test_papers_by_doi_batches_dois_into_or_filters() -> None:
+    work = fixture_json("openalex", "derived", "commonmeta_test_journal_article.body.json")
+    seen: list[dict[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(dict(request.url.params))
+        return httpx.Response(200, json={"results": [work]})
+
+    async with openalex(handler) as (source, _):
+        dois = [f"10.1000/x{i}" for i in range(60)] + ["https://doi.org/10.1371/journal.pone.0000030", "10.1000/a|b"]
+        found = await source.papers_by_doi(dois)
+    assert [p["filter"].count("|") + 1 for p in seen] == [50, 11]  # the DOI with a "|" is never sent
+    assert seen[0]["filter"].startswith("doi:10.1000/x")
+    assert list(found) == ["10.1371/journal.pone.0000030"]

@@ -202,3 +202,32 @@ async def test_a_doi_the_store_knows_spares_the_arxiv_lookup(store: Store) -> No
         (paper,) = await Resolver(store, api).resolve(refs)
     assert paper.title == "Deep Residual Learning for Image Recognition"
     assert server.id_lookups == [] and server.title_searches == []
+
+
+class DoiSource:
+    """A DOI lookup (the role OpenAlex plays) answering from a fixed table."""
+
+    def __init__(self, known: dict[str, Paper]) -> None:
+        self.known = known
+        self.asked: list[list[str]] = []
+
+    async def papers_by_doi(self, dois: list[str]) -> dict[str, Paper]:
+        self.asked.append(dois)
+        return {doi: self.known[doi] for doi in dois if doi in self.known}
+
+
+async def test_references_with_a_doi_are_looked_up_by_doi_in_one_batch(store: Store) -> None:
+    gan = Paper(title="Generative Adversarial Nets", doi="10.5555/2969033.2969125", arxiv_id="1406.2661")
+    dois = DoiSource({"10.5555/2969033.2969125": gan})
+    refs = [
+        Reference(title="Generative adversarial netz (typo)", doi="https://doi.org/10.5555/2969033.2969125"),
+        Reference(title="Deep residual learning", doi="10.1109/cvpr.2016.90"),  # known to the store
+        Reference(title="Unknown work", doi="10.9999/nothing"),
+    ]
+    resolver = Resolver(store, None, dois=dois)
+    found = await resolver.resolve(refs)
+    assert found[0] is not None and found[0].key == "arxiv:1406.2661"
+    assert found[1] is not None and found[1].doi == "10.1109/cvpr.2016.90"
+    assert found[2] is None
+    assert dois.asked == [["10.5555/2969033.2969125", "10.9999/nothing"]]  # the store answered the third
+    assert store.get_paper("doi:10.5555/2969033.2969125") == found[0]

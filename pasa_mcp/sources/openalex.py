@@ -29,6 +29,7 @@ SELECT = (
 _ARXIV_DOI = "10.48550/arxiv."
 _WORK_ID = re.compile(r"W\d+")
 _FILTER_UNSAFE = re.compile(r"[^\w\s]")  # filter syntax reserves , | : and friends
+_DOI_UNSAFE = re.compile(r"[|,]")  # a DOI with these cannot be OR-ed into a filter
 
 
 def abstract_from_inverted_index(index: dict[str, list[int]] | None) -> str:
@@ -180,6 +181,17 @@ class OpenAlex:
             raise ValueError(f"not OpenAlex work ids: {bad[:5]}")
         works = await self._by_ids(list(wanted))
         return {asked: p for key, asked in wanted.items() if key in works and (p := paper_from_work(works[key]))}
+
+    async def papers_by_doi(self, dois: list[str]) -> dict[str, Paper]:
+        """Works by DOI, in batches of OR-ed DOIs, keyed by normalised DOI; unknown DOIs are left out."""
+        wanted = sorted({d for doi in dois if (d := normalize_doi(doi)) and not _DOI_UNSAFE.search(d)})
+        found: dict[str, Paper] = {}
+        for start in range(0, len(wanted), BATCH_SIZE):
+            chunk = wanted[start : start + BATCH_SIZE]
+            for work in await self._works(filter="doi:" + "|".join(chunk), per_page=len(chunk)):
+                if (p := paper_from_work(work)) and p.doi:
+                    found[p.doi] = p
+        return found
 
     async def references(self, paper: Paper) -> list[Reference] | None:
         """The works `paper` cites, in OpenAlex's order; None when OpenAlex does not know the paper."""
