@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -57,6 +58,7 @@ class SearchParams(BaseModel):
     ensemble: int = Field(1, ge=1, le=8, description="crawler runs; runs after the first sample")
     max_papers: int | None = Field(None, ge=1, description="stop after scoring this many papers")
     max_seconds: float | None = Field(None, gt=0, description="stop after this many seconds")
+    concurrency: int | None = Field(None, ge=1, description="searches and expansions at once (default: no bound)")
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> SearchParams:
@@ -165,6 +167,11 @@ class DeepSearch:
         self._started = time.monotonic()
         self._seconds: float | None = None
         self._work = anyio.CancelScope()  # cancelled when the paper budget runs out
+        self._slots = anyio.CapacityLimiter(params.concurrency) if params.concurrency else None
+
+    def _slot(self) -> AbstractAsyncContextManager[object]:
+        """One unit of work (a search, or an expansion) under the `concurrency` bound, if any."""
+        return self._slots if self._slots is not None else nullcontext()
 
     # The run ------------------------------------------------------------------------------
 
@@ -242,14 +249,15 @@ class DeepSearch:
                 return
             self.counts.searches += 1
 
-        async with anyio.create_task_group() as tg:
-            for i, source in enumerate(self.sources):
-                tg.start_soon(search, i, source)
-        found = [paper for papers in results for paper in papers]
-        nodes = self._admit(found, depth=0, source=f"search: {query}", parent=None)
-        self._roots.setdefault(query, []).extend(nodes)
-        await self._emit("searched", f"{query!r}: {len(found)} found, {len(nodes)} new", {"query": query})
-        await self._score(nodes)
+        async with self._slot():
+            async with anyio.create_task_group() as tg:
+                for i, source in enumerate(self.sources):
+                    tg.start_soon(search, i, source)
+            found = [paper for papers in results for paper in papers]
+            nodes = self._admit(found, depth=0, source=f"search: {query}", parent=None)
+            self._roots.setdefault(query, []).extend(nodes)
+            await self._emit("searched", f"{query!r}: {len(found)} found, {len(nodes)} new", {"query": query})
+            await self._score(nodes)
         if self.params.expand_layers == 0:
             return
         self.counts.expansions_left += len(nodes)
@@ -259,6 +267,10 @@ class DeepSearch:
 
     async def _expand(self, node: _Node, next_layer: list[_Node]) -> None:
         """Follow the citations of the sections the crawler picks; new papers join the next layer."""
+        async with self._slot():
+            await self._follow(node, next_layer)
+
+    async def _follow(self, node: _Node, next_layer: list[_Node]) -> None:
         try:
             section_map = await self.fulltext.section_map(node.paper)
         except SOURCE_ERRORS as exc:

@@ -229,3 +229,30 @@ async def test_a_model_error_ends_the_run_with_that_error(store: Store) -> None:
 def test_empty_questions_are_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="empty"):
         build(store, Calls(), question="  ")
+
+
+@pytest.mark.anyio
+async def test_concurrency_bounds_the_searches_and_expansions_in_flight(store: Store) -> None:
+    calls = Calls()
+    in_flight, peak = 0, 0
+
+    class CountingFullText(FakeFullText):
+        async def section_map(self, p):
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            try:
+                for _ in range(3):  # let other tasks run, if the agent allows them
+                    await anyio.lowlevel.checkpoint()
+                return await super().section_map(p)
+            finally:
+                in_flight -= 1
+
+    unbounded = await build(store, calls, SearchParams(expand_layers=1), fulltext=CountingFullText(calls)).run()
+    assert peak > 1
+    peak = 0
+    bounded = await build(
+        store, calls, SearchParams(expand_layers=1, concurrency=1), fulltext=CountingFullText(calls)
+    ).run()
+    assert peak == 1
+    assert {p.key for p in bounded.papers} == {p.key for p in unbounded.papers}  # the same work, one at a time
