@@ -217,3 +217,28 @@ async def _run_eval(settings: Settings, queries: list, out_dir: Path, concurrenc
         except ModelUnavailable as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP at /mcp instead of stdio.")] = False,
+    host: Annotated[str, typer.Option(help="HTTP address; beyond loopback PASA_HTTP_TOKEN is required.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP port.")] = 8765,
+    allowed_host: Annotated[
+        list[str] | None, typer.Option(help="Another Host header name clients use (DNS-rebinding protection).")
+    ] = None,
+) -> None:
+    """Run the MCP server: stdio for desktop clients (the default), or streamable HTTP with --http."""
+    from .server import serve_http, serve_stdio
+
+    settings = _settings()
+    if not http:
+        serve_stdio(settings)
+        return
+    try:
+        serve_http(settings, host=host, port=port, allowed_hosts=allowed_host or [])
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     openalex_api_key: SecretStr | None = Field(None, validation_alias=_env("openalex_api_key", "OPENALEX_API_KEY"))
     openalex_mailto: str | None = None
 
+    # `serve --http`: clients send `Authorization: Bearer <token>`; required beyond loopback.
+    http_token: SecretStr | None = None
+
     # Politeness: shared by every run in the process.
     arxiv_interval: float = Field(3.0, ge=0, description="seconds between arXiv API requests")
     arxiv_html_interval: float = Field(1.0, ge=0, description="seconds between arxiv.org/html requests")
