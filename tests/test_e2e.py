@@ -66,3 +66,34 @@ async def test_cli_deep_search_finds_the_planted_answers_politely(tmp_path: Path
     assert first["title"] in stdout
     assert all(c.get("exceeded", 0) == 0 and c.get("status_429", 0) == 0 for c in counts.values()), counts
     assert counts["arxiv_html"]["requests"] > 0 and counts["selector"]["requests"] > 0
+
+
+async def test_cli_evaluation_reports_the_papers_metrics_and_rescores_saved_runs(tmp_path: Path) -> None:
+    import anyio
+
+    async with World.start(seed=7, papers=2000, time_scale=SCALE) as world:
+        rows = world.queries[:3]
+        bounds = {str(row["qid"]): world.reachable(row).bound for row in rows}
+        dataset = tmp_path / "questions.jsonl"
+        dataset.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        config = tmp_path / "world.toml"
+        config.write_text(world.settings_toml() + f'store_path = "{tmp_path / "store.sqlite3"}"\n')
+        env = {**os.environ, "PASA_CONFIG": str(config), "COLUMNS": "250"}
+        out = tmp_path / "runs"
+        command = [sys.executable, "-m", "pasa_mcp", "eval", str(dataset), "--out", str(out), "--concurrency", "2"]
+        with anyio.fail_after(180):
+            done = await anyio.run_process(command, env=env, check=False)
+        counts = world.log.counts()
+    assert done.returncode == 0, done.stderr.decode()
+    summary = json.loads((out / "metrics.json").read_text())
+    assert sorted(summary["per_query"]) == sorted(bounds)
+    for qid, bound in bounds.items():
+        assert summary["per_query"][qid]["crawler_recall"] == pytest.approx(bound)
+        assert (out / f"{qid}.json").exists()
+    assert "mean" in done.stdout.decode()
+    assert all(c.get("exceeded", 0) == 0 for c in counts.values()), counts
+
+    # Rescoring the saved trees needs no service at all (the world is gone) and gives the same numbers.
+    again = await anyio.run_process([*command, "--score-only"], env=env, check=False)
+    assert again.returncode == 0, again.stderr.decode()
+    assert json.loads((out / "metrics.json").read_text())["per_query"] == summary["per_query"]
