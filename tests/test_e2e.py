@@ -97,3 +97,38 @@ async def test_cli_evaluation_reports_the_papers_metrics_and_rescores_saved_runs
     again = await anyio.run_process([*command, "--score-only"], env=env, check=False)
     assert again.returncode == 0, again.stderr.decode()
     assert json.loads((out / "metrics.json").read_text())["per_query"] == summary["per_query"]
+
+
+async def test_mcp_paper_search_finds_the_planted_answers_politely(tmp_path: Path) -> None:
+    import anyio
+    from mcp import Client
+
+    from pasa_mcp.config import Settings
+    from pasa_mcp.server import build_server
+
+    async with World.start(seed=7, papers=2000, time_scale=SCALE) as world:
+        row, bound = pick_question(world)
+        settings = Settings(**world.settings(), store_path=tmp_path / "store.sqlite3")
+        end = EvalQuery.model_validate(row).end_date.isoformat()
+        progress: list[str] = []
+
+        async def on_progress(done: float, total: float | None, message: str | None) -> None:
+            progress.append(message or "")
+
+        with anyio.fail_after(120):
+            async with Client(build_server(settings)) as client:
+                args = {"question": row["question"], "end_date": end, "wait_seconds": 0}
+                report = (await client.call_tool("paper_search", args)).structured_content
+                while report["status"] in ("queued", "running"):
+                    status = {"search_id": report["search_id"], "wait_seconds": 5}
+                    report = await client.call_tool("paper_search_status", status, progress_callback=on_progress)
+                    report = report.structured_content
+                (contents,) = (await client.read_resource(f"pasa://search/{report['search_id']}")).contents
+        counts = world.log.counts()
+    assert report["status"] == "finished"
+    full = json.loads(contents.text)
+    m = metrics(full["result"]["tree"], row["answer"])
+    assert m["crawler_recall"] == pytest.approx(bound)
+    assert m["recall"] == pytest.approx(bound) and m["precision"] == 1.0
+    assert progress, "no progress notifications while waiting"
+    assert all(c.get("exceeded", 0) == 0 and c.get("status_429", 0) == 0 for c in counts.values()), counts
