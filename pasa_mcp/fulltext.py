@@ -51,6 +51,8 @@ __all__ = [
 
 Origin = Literal["arxiv_html", "ar5iv"]
 MAIN_TEXT = "Main Text"
+NO_FULL_TEXT = "no HTML full text and no reference list"
+NO_FULL_TEXT_TTL = 7 * 86400.0  # seconds before a paper without full text is looked for again
 REFERENCES = "References"
 
 _LATEXML = '.ltx_document, .ltx_page_main, meta[name="generator"][content^="LaTeXML"]'
@@ -368,9 +370,9 @@ class FullText:
 
         Raises SourceUnavailable when a host keeps failing: that is an error, not "no sections".
         """
-        cached = await self.store.call(self.store.get_section_map, paper.key)
+        cached = await self.store.call(self.store.get_section_map, paper.key, NO_FULL_TEXT_TTL)
         if cached is not None:
-            return cached
+            return None if _is_no_full_text(cached) else cached
         found = await self._from_html(paper.arxiv_id) if paper.arxiv_id else None
         if found is None:
             found = await self._from_reference_lists(paper)
@@ -380,8 +382,8 @@ class FullText:
                 found = await self._from_reference_lists(paper) or found
             except (SourceUnavailable, SourceRejected) as exc:
                 found.warnings.append(f"no reference list either: {exc}")
-        if found is not None:
-            await self.store.call(self.store.put_section_map, paper.key, found)
+        # "Nothing anywhere" is remembered too (for NO_FULL_TEXT_TTL): the next run asks no host again.
+        await self.store.call(self.store.put_section_map, paper.key, found or _no_full_text())
         return found
 
     async def _from_html(self, arxiv_id: str) -> SectionMap | None:
@@ -420,6 +422,15 @@ class FullText:
         if failure is not None:
             raise failure
         return None
+
+
+def _no_full_text() -> SectionMap:
+    return SectionMap(origin="references", warnings=[NO_FULL_TEXT])
+
+
+def _is_no_full_text(section_map: SectionMap) -> bool:
+    # Reference-list maps are only made from non-empty lists, so an empty one is the marker.
+    return section_map.origin == "references" and not section_map.sections
 
 
 def _parse_latexml(html: str, origin: Origin) -> SectionMap | None:

@@ -125,18 +125,33 @@ class Resolver:
         keys = [_id_keys(ref) for ref in refs]
         known = await self.store.call(self.store.get_papers, {key for ref_keys in keys for key in ref_keys})
         unknown = [ref_keys for ref_keys in keys if not any(key in known for key in ref_keys)]
-        missing = {key.removeprefix("arxiv:") for ref_keys in unknown for key in ref_keys if key.startswith("arxiv:")}
-        if missing and self.arxiv is not None:
-            fetched = await self.arxiv.papers(sorted(missing))
+        # Ids that earlier lookups did not find are remembered misses (the resolutions cache, keyed
+        # by the paper key): asking again would only cost paced requests.
+        wanted = {key for ref_keys in unknown for key in ref_keys}
+        remembered = await self.store.call(self.store.get_resolutions, wanted)
+        wanted -= {key for key, hit in remembered.items() if hit is None}
+        misses: set[str] = set()
+        arxiv_ids = {key.removeprefix("arxiv:") for key in wanted if key.startswith("arxiv:")}
+        if arxiv_ids and self.arxiv is not None:
+            fetched = await self.arxiv.papers(sorted(arxiv_ids))
             for paper in await self.store.call(self.store.upsert_papers, fetched.values()):
                 known[paper.key] = paper
+            misses |= {f"arxiv:{i}" for i in arxiv_ids if i not in fetched}
         unknown = [ref_keys for ref_keys in unknown if not any(key in known for key in ref_keys)]
-        dois = {key.removeprefix("doi:") for ref_keys in unknown for key in ref_keys if key.startswith("doi:")}
+        dois = {
+            key.removeprefix("doi:")
+            for ref_keys in unknown
+            for key in ref_keys
+            if key in wanted and key.startswith("doi:")
+        }
         if dois and self.dois is not None:
             by_doi = await self.dois.papers_by_doi(sorted(dois))
             for paper in await self.store.call(self.store.upsert_papers, by_doi.values()):
                 # A paper found by DOI may carry an arXiv id: its key is then arxiv:, so index the DOI too.
                 known[paper.key] = known[f"doi:{paper.doi}"] = paper
+            misses |= {f"doi:{d}" for d in dois if d not in by_doi}
+        if misses:
+            await self.store.call(self.store.put_resolutions, dict.fromkeys(misses), self.miss_ttl, self.hit_ttl)
         return [next((known[key] for key in ref_keys if key in known), None) for ref_keys in keys]
 
     async def _by_titles(self, pending: dict[str, str]) -> dict[str, Paper | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -201,9 +202,15 @@ class Store:
                 (paper_key, section_map.model_dump_json(), time.time()),
             )
 
-    def get_section_map(self, paper_key: str) -> SectionMap | None:
-        row = self.db.execute("SELECT data FROM section_maps WHERE paper_key = ?", (paper_key,)).fetchone()
-        return SectionMap.model_validate_json(row[0]) if row else None
+    def get_section_map(self, paper_key: str, empty_max_age: float = math.inf) -> SectionMap | None:
+        """The stored map; one without sections older than `empty_max_age` seconds counts as absent."""
+        row = self.db.execute("SELECT data, fetched FROM section_maps WHERE paper_key = ?", (paper_key,)).fetchone()
+        if not row:
+            return None
+        section_map = SectionMap.model_validate_json(row[0])
+        if not section_map.sections and row[1] < time.time() - empty_max_age:
+            return None
+        return section_map
 
     # Cached searches and resolutions --------------------------------------------------------
 

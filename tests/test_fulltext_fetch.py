@@ -12,7 +12,7 @@ import pytest
 from conftest import fixture_text
 
 from pasa_mcp.config import Settings
-from pasa_mcp.fulltext import REFERENCES, FullText
+from pasa_mcp.fulltext import NO_FULL_TEXT_TTL, REFERENCES, FullText
 from pasa_mcp.net import Net, SourceUnavailable
 from pasa_mcp.papers import Paper, Reference
 from pasa_mcp.store import Store
@@ -147,11 +147,17 @@ async def test_paper_without_arxiv_id_asks_only_the_reference_lists(tmp_path: Pa
     assert section_map is not None and section_map.titles() == {REFERENCES: ["Long short-term memory"]}
 
 
-async def test_no_full_text_and_no_reference_list_is_none_and_not_cached(tmp_path: Path) -> None:
-    async with fulltext(tmp_path, pages({}), (Provider([]),)) as (source, sent, store):
+async def test_no_full_text_and_no_reference_list_is_none_and_remembered_for_a_while(tmp_path: Path) -> None:
+    provider = Provider([])
+    async with fulltext(tmp_path, pages({}), (provider,)) as (source, sent, store):
         assert await source.section_map(ATTENTION) is None
-        assert await store.call(store.get_section_map, ATTENTION.key) is None
-        assert len(sent) == 2
+        assert len(sent) == 2 and len(provider.asked) == 1
+        assert await source.section_map(ATTENTION) is None  # the miss is remembered: nothing is asked again
+        assert len(sent) == 2 and len(provider.asked) == 1
+        # Once the miss is older than NO_FULL_TEXT_TTL, the paper is looked for again.
+        store.db.execute("UPDATE section_maps SET fetched = fetched - ?", (NO_FULL_TEXT_TTL + 1,))
+        assert await source.section_map(ATTENTION) is None
+        assert len(sent) == 4 and len(provider.asked) == 2
 
 
 async def test_failing_html_host_is_an_error_not_an_empty_map(tmp_path: Path) -> None:
