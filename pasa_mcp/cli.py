@@ -83,7 +83,7 @@ def search(
             search_papers=papers,
             expand_layers=layers,
             expand_papers=expand,
-            end_date=date.fromisoformat(end_date) if end_date else None,
+            end_date=_date_option(end_date),
             ensemble=ensemble,
             max_papers=max_papers,
             max_seconds=max_seconds,
@@ -98,6 +98,13 @@ def search(
         out.print(f"result and tree written to {json_out}")
     if result.status == "failed":
         raise typer.Exit(1)
+
+
+def _date_option(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        raise ValueError(f"--end-date must be a date as YYYY-MM-DD, got {text!r}") from None
 
 
 async def _run_search(settings: Settings, question: str, params: SearchParams) -> RunResult:

@@ -1,0 +1,57 @@
+"""The command line's own behaviour: settings display, and clear errors with exit codes."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pasa_mcp.cli import app
+
+runner = CliRunner()
+
+
+def test_config_prints_effective_settings_with_secrets_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERPER_API_KEY", "sk-very-secret")
+    monkeypatch.setenv("PASA_SEARCH_QUERIES", "7")
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 0
+    assert "search_queries = 7" in result.output
+    assert 'serper_api_key = "****"' in result.output
+    assert "sk-very-secret" not in result.output
+
+
+def test_invalid_settings_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PASA_EXPAND_LAYERS", "many")
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 2
+    assert "expand_layers" in result.output
+
+
+def test_a_bad_date_is_refused_before_anything_runs() -> None:
+    result = runner.invoke(app, ["search", "a question", "--end-date", "2024-13-01"])
+    assert result.exit_code == 2
+    assert "--end-date must be a date as YYYY-MM-DD" in result.output
+
+
+def test_no_model_running_says_where_and_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("PASA_CRAWLER_URLS", f'["http://127.0.0.1:{port}/v1"]')
+    monkeypatch.setenv("PASA_HTTP_RETRIES", "0")
+    result = runner.invoke(app, ["search", "value-based methods for non-stationary RL"])
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert f"crawler model unavailable at http://127.0.0.1:{port}/v1" in text
+    assert "models/serve.sh crawler" in text and "PASA_CRAWLER_URLS" in text
+
+
+def test_a_bad_dataset_line_is_named(tmp_path: Path) -> None:
+    dataset = tmp_path / "d.jsonl"
+    dataset.write_text('{"question": "q"}\n')
+    result = runner.invoke(app, ["eval", str(dataset), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "d.jsonl:1" in " ".join(result.output.split())
