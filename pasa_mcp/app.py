@@ -13,7 +13,7 @@ import httpx
 
 from .agent import DeepSearch, Event, RunResult, SearchParams
 from .config import Settings
-from .crawler import build_crawler
+from .crawler import CachedCrawler, Crawler, build_crawler
 from .fulltext import FullText
 from .llm import ModelUnavailable
 from .net import Net
@@ -36,7 +36,8 @@ class Pasa:
 
     def __init__(self, settings: Settings, store: Store, net: Net) -> None:
         self.settings, self.store, self.net = settings, store, net
-        self.crawler = build_crawler(settings, net)
+        self.crawler_model = build_crawler(settings, net)
+        self.crawler: Crawler = CachedCrawler(self.crawler_model, store)
         self.selector = build_selector(settings, net)
         self.arxiv = ArxivAPI(net, settings)
         self.semantic_scholar = SemanticScholar(net, settings)
@@ -103,7 +104,7 @@ class Pasa:
     def usage(self) -> dict[str, Any]:
         """Model calls and tokens, and HTTP requests per host, since the process started."""
         return {
-            "crawler": asdict(self.crawler.client.usage),
+            "crawler": asdict(self.crawler_model.client.usage),
             "selector": asdict(self.selector.client.usage),
             "requests": self.net.request_counts(),
         }

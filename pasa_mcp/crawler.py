@@ -9,6 +9,8 @@ protocol's parsers, so the agent never knows which one it has.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from .config import Settings
@@ -16,6 +18,7 @@ from .llm import ModelClient, ModelError, Sampling, message_text
 from .net import Net
 from .papers import Paper
 from .protocol import parse_queries, parse_sections, query_prompt, section_prompt
+from .store import Store
 
 MAX_TOKENS = 512
 GREEDY = Sampling(temperature=0.0, top_p=1.0, max_tokens=MAX_TOKENS)
@@ -127,3 +130,32 @@ def build_crawler(settings: Settings, net: Net) -> Crawler:
     """The crawler that `crawler_backend` names, on `crawler_urls`."""
     client = ModelClient.from_settings(settings, net, "crawler")
     return PasaCrawler(client) if settings.crawler_backend == "pasa" else GeneralCrawler(client)
+
+
+class CachedCrawler:
+    """A crawler whose greedy answers are kept in the store: with temperature 0 they are a function of
+    (model, inputs), so a repeated search asks the model nothing. Sampled answers (the ensemble's
+    extra runs) are never cached: their point is to differ."""
+
+    def __init__(self, crawler: Crawler, store: Store) -> None:
+        self.crawler, self.store, self.name = crawler, store, crawler.name
+
+    async def queries(self, user_query: str, *, limit: int, sample: bool = False) -> list[str]:
+        ask = functools.partial(self.crawler.queries, user_query, limit=limit)
+        return await self._cached(sample, ["queries", user_query, limit], ask)
+
+    async def sections(self, user_query: str, paper: Paper, names: list[str], *, sample: bool = False) -> list[str]:
+        ask = functools.partial(self.crawler.sections, user_query, paper, names)
+        return await self._cached(sample, ["sections", user_query, paper.title, paper.abstract, names], ask)
+
+    async def _cached(
+        self, sample: bool, question: list[object], ask: Callable[..., Awaitable[list[str]]]
+    ) -> list[str]:
+        if sample:
+            return await ask(sample=True)
+        known = await self.store.call(self.store.get_crawler_answer, self.name, question)
+        if known is not None:
+            return known
+        answer = await ask(sample=False)
+        await self.store.call(self.store.put_crawler_answer, self.name, question, answer)
+        return answer

@@ -67,7 +67,14 @@ def _m001_initial(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
+def _m002_crawler_answers(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE crawler_answers (id TEXT PRIMARY KEY, model TEXT NOT NULL, answer TEXT NOT NULL,"
+        " created REAL NOT NULL)"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_crawler_answers]
 SCHEMA_VERSION = len(MIGRATIONS)
 RUN_STATES = ("running", "finished", "failed", "cancelled")
 
@@ -75,6 +82,10 @@ RUN_STATES = ("running", "finished", "failed", "cancelled")
 def score_id(model: str, query: str, title: str, abstract: str) -> str:
     """Selector scores are a pure function of (model, query, title, abstract): hash them as the key."""
     return hashlib.sha256(json.dumps([model, query, title, abstract]).encode()).hexdigest()
+
+
+def _answer_id(model: str, question: list[object]) -> str:
+    return hashlib.sha256(json.dumps([model, *question]).encode()).hexdigest()
 
 
 def _before_key(before: date | None) -> str:
@@ -270,6 +281,22 @@ class Store:
             conn.executemany(
                 "INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?)",
                 [(score_id(model, query, p.title, p.abstract), model, query, p.key, score, now) for p, score in scored],
+            )
+
+    # Crawler answers ------------------------------------------------------------------------
+
+    def get_crawler_answer(self, model: str, question: list[object]) -> list[str] | None:
+        """A greedy crawler answer (queries or section names) to `question`, if known."""
+        row = self.db.execute(
+            "SELECT answer FROM crawler_answers WHERE id = ?", (_answer_id(model, question),)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_crawler_answer(self, model: str, question: list[object], answer: list[str]) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO crawler_answers VALUES (?, ?, ?, ?)",
+                (_answer_id(model, question), model, json.dumps(answer), time.time()),
             )
 
     # Runs -----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,10 +11,11 @@ import pytest
 from conftest import FIXTURES
 
 from pasa_mcp.config import Settings
-from pasa_mcp.crawler import GeneralCrawler, PasaCrawler, build_crawler
+from pasa_mcp.crawler import CachedCrawler, GeneralCrawler, PasaCrawler, build_crawler
 from pasa_mcp.llm import ModelClient, ModelError
 from pasa_mcp.net import Net
 from pasa_mcp.papers import Paper
+from pasa_mcp.store import Store
 
 QUERY = "Which papers adapt diffusion models to protein structure generation?"
 PAPER = Paper(title="Protein Diffusion\n Survey", abstract="We review  diffusion models for proteins.")
@@ -164,3 +166,43 @@ def test_build_crawler_follows_the_backend_setting() -> None:
     general = build_crawler(Settings(crawler_backend="general", crawler_model="gpt-4o"), net)
     assert isinstance(general, GeneralCrawler) and general.name == "general:gpt-4o"
     assert not general.client.vllm
+
+
+class CountingCrawler:
+    """A crawler double counting its calls; answers depend on `sample` so caching is visible."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, bool]] = []
+
+    async def queries(self, user_query: str, *, limit: int, sample: bool = False) -> list[str]:
+        self.calls.append(("queries", sample))
+        return [f"{user_query} {'sampled' if sample else 'greedy'} {len(self.calls)}"][:limit]
+
+    async def sections(self, user_query: str, paper: Paper, names: list[str], *, sample: bool = False) -> list[str]:
+        self.calls.append(("sections", sample))
+        return names[:1]
+
+
+@pytest.mark.anyio
+async def test_greedy_crawler_answers_are_kept_and_sampled_ones_never(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite3")
+    inner = CountingCrawler()
+    crawler = CachedCrawler(inner, store)
+    first = await crawler.queries("q", limit=5)
+    assert await crawler.queries("q", limit=5) == first  # from the store
+    await crawler.queries("q", limit=3)
+    assert inner.calls.count(("queries", False)) == 2  # another limit is another question
+    await crawler.queries("q", limit=5, sample=True)
+    await crawler.queries("q", limit=5, sample=True)
+    assert inner.calls.count(("queries", True)) == 2
+    paper = Paper(title="T", abstract="A", arxiv_id="2101.00001")
+    assert await crawler.sections("q", paper, ["1 Intro", "2 Method"]) == ["1 Intro"]
+    assert await crawler.sections("q", paper, ["1 Intro", "2 Method"]) == ["1 Intro"]
+    assert await crawler.sections("q", paper, ["2 Method"]) == ["2 Method"]  # other sections, other question
+    assert inner.calls.count(("sections", False)) == 2
+    # Another process (a new Store on the same file) sees the kept answers.
+    again = CachedCrawler(inner, Store(tmp_path / "c.sqlite3"))
+    assert await again.queries("q", limit=5) == first
+    assert inner.calls.count(("queries", False)) == 2

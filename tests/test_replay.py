@@ -266,9 +266,9 @@ async def test_a_second_identical_run_is_served_from_the_store(tmp_path: Path) -
     first, second, counts, again = await two_google_runs(tmp_path)
     assert second.status == "finished" and second.failures == []
     assert second.papers == first.papers and second.tree == first.tree
-    # Nothing is fetched again, not even the cited ids arXiv did not know or the paper that has no
-    # full text anywhere (both are remembered misses); only the crawler, whose output is not cached.
-    assert counts == {"crawler": 4}
+    # Nothing is fetched and no model is asked again: not the cited ids arXiv did not know, not the
+    # paper that has no full text anywhere (both are remembered misses), not the greedy crawler.
+    assert counts == {}
 
 
 async def test_semantic_scholar_run_replays_the_recorded_search(tmp_path: Path) -> None:
