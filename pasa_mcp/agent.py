@@ -14,6 +14,7 @@ store write is its own transaction, so a cancelled run leaves a consistent store
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +31,7 @@ from .papers import Paper, Reference, SectionMap
 from .selector import score_cached
 from .sources import SearchSource, cached_search
 from .store import Store
+from .tasks import first_error, gather
 
 if TYPE_CHECKING:
     from .crawler import Crawler
@@ -124,13 +126,6 @@ class _Node:
         self.sections: list[str] = []
 
 
-def _first_error(group: BaseExceptionGroup) -> BaseException:
-    """The first real error inside a task group's exception group (a model failure, say)."""
-    for exc in group.exceptions:
-        return _first_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
-    return group
-
-
 class DeepSearch:
     """One run of the PaSa agent. Collaborators come in as arguments; nothing is global."""
 
@@ -188,7 +183,7 @@ class DeepSearch:
             raise
         except BaseExceptionGroup as group:
             self.status = "failed"
-            raise _first_error(group) from None
+            raise first_error(group) from None
         if deadline.cancelled_caught:
             self.status = "budget"
             self.failures.append(f"time budget of {self.params.max_seconds:g} s reached")
@@ -217,14 +212,8 @@ class DeepSearch:
 
     async def _queries(self) -> list[str]:
         runs = [False] + [True] * (self.params.ensemble - 1)
-        results: list[list[str]] = [[] for _ in runs]
-
-        async def ask(i: int, sample: bool) -> None:
-            results[i] = await self.crawler.queries(self.query, limit=self.params.search_queries, sample=sample)
-
-        async with anyio.create_task_group() as tg:
-            for i, sample in enumerate(runs):
-                tg.start_soon(ask, i, sample)
+        ask = functools.partial(self.crawler.queries, self.query, limit=self.params.search_queries)
+        results = await gather(*(functools.partial(ask, sample=sample) for sample in runs))
         queries = list(dict.fromkeys(q for qs in results for q in qs))
         self.counts.queries = len(queries)
         await self._emit("queries", f"{len(queries)} search queries", {"queries": queries})
@@ -312,14 +301,8 @@ class DeepSearch:
 
     async def _sections(self, node: _Node, names: list[str]) -> list[str]:
         runs = [False] + [True] * (self.params.ensemble - 1)
-        picks: list[list[str]] = [[] for _ in runs]
-
-        async def ask(i: int, sample: bool) -> None:
-            picks[i] = await self.crawler.sections(self.query, node.paper, names, sample=sample)
-
-        async with anyio.create_task_group() as tg:
-            for i, sample in enumerate(runs):
-                tg.start_soon(ask, i, sample)
+        ask = functools.partial(self.crawler.sections, self.query, node.paper, names)
+        picks = await gather(*(functools.partial(ask, sample=sample) for sample in runs))
         return list(dict.fromkeys(name for pick in picks for name in pick))
 
     def _admit(self, papers: list[Paper], *, depth: int, source: str, parent: _Node | None) -> list[_Node]:

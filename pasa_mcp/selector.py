@@ -11,12 +11,11 @@ the store under the selector's `name` and only asks the model about the misses.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
-
-import anyio
 
 from .config import Settings
 from .llm import ModelClient, ModelError, Sampling, message_text
@@ -24,6 +23,7 @@ from .net import Net
 from .papers import Paper
 from .protocol import selector_prompt
 from .store import Store
+from .tasks import gather
 
 EXPLAIN_TOKENS = 256
 GENERAL_TOP_LOGPROBS = 20  # the most OpenAI's chat API allows
@@ -48,20 +48,6 @@ def _check_query(user_query: str) -> None:
         raise ValueError("the user query is empty")
 
 
-async def _all(job: Callable[[int], Awaitable[None]], args: Iterable[int]) -> None:
-    """Run `job(arg)` for every arg concurrently. A failure cancels the others and is raised as
-    itself (not wrapped in an ExceptionGroup), so callers can catch ModelError."""
-    try:
-        async with anyio.create_task_group() as tg:
-            for arg in args:
-                tg.start_soon(job, arg)
-    except BaseExceptionGroup as group:
-        first: BaseException = group
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
-
-
 def reason_of(text: str) -> str:
     """The reason in a selector's answer: after `Reason:` if written, else after the verdict line."""
     _, marker, after = text.partition("Reason:")
@@ -84,14 +70,9 @@ class PasaSelector:
         """P(True) per paper, in order: batches of `batch` prompts, all requests in flight together."""
         _check_query(user_query)
         prompts = [selector_prompt(user_query, paper.title, paper.abstract) for paper in papers]
-        scores: list[float] = [0.0] * len(prompts)
-
-        async def run(start: int) -> None:
-            judged = await self.client.judge(prompts[start : start + self.batch])
-            scores[start : start + len(judged)] = [j.p_true for j in judged]
-
-        await _all(run, range(0, len(prompts), self.batch))
-        return scores
+        batches = [prompts[i : i + self.batch] for i in range(0, len(prompts), self.batch)]
+        judged = await gather(*(functools.partial(self.client.judge, batch) for batch in batches))
+        return [j.p_true for batch in judged for j in batch]
 
     async def explain(self, user_query: str, paper: Paper) -> tuple[float, str]:
         """The score of the first token, and the reason the checkpoint goes on to write."""
@@ -138,13 +119,8 @@ class GeneralSelector:
 
     async def score(self, user_query: str, papers: Sequence[Paper]) -> list[float]:
         _check_query(user_query)
-        scores: list[float] = [0.0] * len(papers)
-
-        async def run(i: int) -> None:
-            scores[i] = _verdict_probability(await self._ask(user_query, papers[i], 1))
-
-        await _all(run, range(len(papers)))
-        return scores
+        choices = await gather(*(functools.partial(self._ask, user_query, paper, 1) for paper in papers))
+        return [_verdict_probability(choice) for choice in choices]
 
     async def explain(self, user_query: str, paper: Paper) -> tuple[float, str]:
         _check_query(user_query)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
-import anyio
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
@@ -39,6 +38,7 @@ from .net import SourceRejected, SourceUnavailable
 from .papers import Paper, Reference, SectionMap, normalize_arxiv_id, paper_ref
 from .selector import score_cached
 from .sources import cached_search
+from .tasks import gather
 
 __all__ = ["AppState", "build_server", "serve_http", "serve_stdio"]
 
@@ -85,25 +85,6 @@ def _tool_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
             raise ToolError(str(exc)) from exc
 
     return wrapper
-
-
-async def _gather(*calls: Callable[[], Awaitable[T]]) -> list[T]:
-    """Run the calls concurrently; a failure is raised as itself, not as an exception group."""
-    results: list[Any] = [None] * len(calls)
-
-    async def one(i: int) -> None:
-        results[i] = await calls[i]()
-
-    try:
-        async with anyio.create_task_group() as tg:
-            for i in range(len(calls)):
-                tg.start_soon(one, i)
-    except BaseExceptionGroup as group:
-        first: BaseException = group
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
-    return results
 
 
 # Output models ----------------------------------------------------------------------------------
@@ -417,7 +398,7 @@ async def generate_queries(
     """The crawler's search queries for a research question."""
     pasa = _state(ctx).pasa
     limit = count or pasa.settings.search_queries
-    runs = await _gather(
+    runs = await gather(
         *(functools.partial(pasa.crawler.queries, question, limit=limit, sample=i > 0) for i in range(ensemble))
     )
     return Queries(queries=list(dict.fromkeys(q for run in runs for q in run)), crawler=pasa.crawler.name)
@@ -448,7 +429,7 @@ async def find_papers(
             return []
 
     pairs = [(query, source) for query in queries for source in chosen]
-    found = await _gather(*(functools.partial(search, source, query) for query, source in pairs))
+    found = await gather(*(functools.partial(search, source, query) for query, source in pairs))
     if len(failures) == len(pairs):
         raise ToolError("every search failed: " + "; ".join(f.error for f in failures[:3]))
     papers: dict[str, Paper] = {}
@@ -551,7 +532,7 @@ async def score_paper(
     found = await _lookup(pasa, papers)
     reasons: list[str | None] = [None] * len(found)
     if explain:
-        explained = await _gather(*(functools.partial(pasa.selector.explain, question, p) for p in found))
+        explained = await gather(*(functools.partial(pasa.selector.explain, question, p) for p in found))
         scores = [score for score, _ in explained]
         reasons = [reason for _, reason in explained]
     else:
