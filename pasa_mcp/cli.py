@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +21,6 @@ from .config import Settings, config_path
 
 app = typer.Typer(
     help="PaSa deep paper search: an LLM crawler and selector over arXiv and friends, as an MCP server and CLI.",
-    no_args_is_help=True,
     add_completion=False,
 )
 out = Console()
@@ -41,13 +41,21 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def main(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    """PaSa deep paper search."""
+    """PaSa deep paper search. Without a command: the MCP server on stdio when an MCP client starts it
+    (`uvx pasa-mcp`), this help in a terminal."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if sys.stdin.isatty():
+        out.print(ctx.get_help())
+        raise typer.Exit()
+    serve(http=False)
 
 
 @app.command()

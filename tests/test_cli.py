@@ -55,3 +55,38 @@ def test_a_bad_dataset_line_is_named(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", str(dataset), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "d.jsonl:1" in " ".join(result.output.split())
+
+
+@pytest.mark.anyio
+async def test_bare_command_started_by_an_mcp_client_serves_stdio(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    import anyio
+    from mcp import Client, StdioServerParameters
+
+    # What `uvx pasa-mcp` does in a client config without "serve": stdin is a pipe, not a terminal.
+    command = str(Path(sys.executable).with_name("pasa-mcp"))
+    env = {**os.environ, "PASA_STORE_PATH": str(tmp_path / "store.sqlite3")}
+    with anyio.fail_after(30):
+        async with Client(StdioServerParameters(command=command, args=[], env=env)) as client:
+            names = {tool.name for tool in (await client.list_tools()).tools}
+    assert {"paper_search", "get_paper", "score_paper"} <= names
+
+
+def test_bare_command_in_a_terminal_prints_help() -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    controller, terminal = pty.openpty()  # stdin is a terminal, as when a person types `pasa-mcp`
+    try:
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("pasa-mcp"))], stdin=terminal, capture_output=True, timeout=30
+        )
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert done.returncode == 0
+    assert "Usage" in done.stdout.decode() and "search" in done.stdout.decode()
