@@ -9,6 +9,7 @@ retries with backoff on transport errors, 429 and 5xx, and a pause for everyone 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -118,19 +119,30 @@ class Host:
             return 0.0  # _send waits out the pause, which every concurrent request shares
         return self._backoff(state)
 
-    async def request(self, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def request(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        url: str,
+        *,
+        parse: Callable[[httpx.Response], Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Send one request under this host's rules, following redirects hop by hop (each hop is
-        paced: arxiv.org/html/ID redirects to the latest version). Raises SourceUnavailable after
-        the last retry."""
+        paced: arxiv.org/html/ID redirects to the latest version). Returns the response, or what
+        `parse` makes of it: a body `parse` rejects with ValueError (cut off, garbled) is retried
+        like a 503. Raises SourceUnavailable after the last retry."""
         request = client.build_request(method, url, **kwargs)
         for _ in range(MAX_REDIRECTS + 1):
-            response = await self._with_retries(client, request)
+            response, parsed = await self._with_retries(client, request, parse)
             if not (response.is_redirect and response.next_request is not None):
-                return response
+                return response if parse is None else parsed
             request = response.next_request
         raise SourceRejected(self.name, response.status_code, f"more than {MAX_REDIRECTS} redirects")
 
-    async def _with_retries(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    async def _with_retries(
+        self, client: httpx.AsyncClient, request: httpx.Request, parse: Callable[[httpx.Response], Any] | None
+    ) -> tuple[httpx.Response, Any]:
         attempts = 0
         try:
             async for attempt in AsyncRetrying(
@@ -141,7 +153,13 @@ class Host:
             ):
                 with attempt:
                     attempts += 1
-                    return await self._send(client, request)
+                    response = await self._send(client, request)
+                    if parse is None or response.is_redirect:
+                        return response, None
+                    try:
+                        return response, parse(response)
+                    except ValueError as exc:
+                        raise _Retryable(f"malformed answer ({_short(str(exc), 80)})") from exc
         except _Retryable as exc:
             raise SourceUnavailable(self.name, attempts, exc.last) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -186,7 +204,8 @@ class Net:
             self.hosts[name] = Host(rules.pop("label"), retries=rules.pop("retries", self.retries), **rules)
         return self.hosts[name]
 
-    async def request(self, host: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def request(self, host: str, method: str, url: str, **kwargs: Any) -> Any:
+        """`Host.request` on the shared client: the response, or what `parse=` makes of it."""
         return await self.host(host).request(self.client, method, url, **kwargs)
 
     def request_counts(self) -> dict[str, int]:

@@ -14,7 +14,7 @@ from conftest import fixture_json
 from test_arxiv import atom, feed, recorded_entries
 
 from pasa_mcp.config import Settings
-from pasa_mcp.net import Net, SourceRejected
+from pasa_mcp.net import Net, SourceRejected, SourceUnavailable
 from pasa_mcp.sources.arxiv import ArxivAPI
 from pasa_mcp.sources.google import GoogleSearch, arxiv_ids
 
@@ -65,8 +65,10 @@ class Web:
 
 
 @asynccontextmanager
-async def google(web: Web, key: str | None = KEY) -> AsyncIterator[GoogleSearch]:
-    settings = Settings(serper_api_key=key, serper_url=SERPER, arxiv_api_url=ARXIV, arxiv_interval=0)
+async def google(web: Web, key: str | None = KEY, retries: int = 5) -> AsyncIterator[GoogleSearch]:
+    settings = Settings(
+        serper_api_key=key, serper_url=SERPER, arxiv_api_url=ARXIV, arxiv_interval=0, http_retries=retries
+    )
     net = Net(settings, httpx.MockTransport(web))
     try:
         yield GoogleSearch(net, settings, ArxivAPI(net, settings))
@@ -134,8 +136,8 @@ async def test_a_rejected_key_is_reported_without_the_key() -> None:
     assert KEY not in str(caught.value) and KEY not in repr(caught.value.args)
 
 
-async def test_an_answer_that_is_not_json_is_an_error() -> None:
+async def test_an_answer_that_is_not_json_is_retried_then_the_source_fails() -> None:
     web = Web(lambda: httpx.Response(200, text="<html>captcha</html>"))
-    async with google(web) as source:
-        with pytest.raises(ValueError, match="other than JSON"):
+    async with google(web, retries=0) as source:
+        with pytest.raises(SourceUnavailable, match=r"Google \(serper.dev\) unavailable: 0 retries, last malformed"):
             await source.search("graphs", limit=10, before=None)

@@ -262,3 +262,13 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert 55 <= retry_after_seconds(httpx.Response(429, headers={"Retry-After": stamp})) <= 60
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "soon"})) is None
     assert retry_after_seconds(httpx.Response(429)) is None
+
+
+async def test_a_garbled_body_is_retried_like_a_server_error() -> None:
+    bodies = iter(['{"results": [1, 2', '{"results": [1, 2]}'])  # the first answer is cut off mid-way
+    server = Server(reply=lambda n: PlainTextResponse(next(bodies)))
+    async with loopback(server) as url, client(Settings(openalex_interval=0)) as net:
+        with anyio.fail_after(10):
+            answer = await net.request("openalex", "GET", f"{url}/works", parse=lambda r: r.json())
+    assert answer == {"results": [1, 2]}
+    assert len(server.arrivals) == 2

@@ -294,10 +294,12 @@ async def test_503_forever_is_openalex_unavailable_without_the_key() -> None:
     assert len(sent) == 3
 
 
-async def test_an_answer_that_is_not_json_is_a_clear_error() -> None:
-    async with openalex(lambda request: httpx.Response(200, text="<html>captive portal</html>")) as (source, _):
-        with pytest.raises(SourceUnavailable, match="OpenAlex unavailable.*not JSON"):
+async def test_an_answer_that_is_not_json_is_retried_then_a_clear_error() -> None:
+    portal = lambda request: httpx.Response(200, text="<html>captive portal</html>")  # noqa: E731
+    async with openalex(portal, http_retries=1) as (source, sent):
+        with pytest.raises(SourceUnavailable, match=r"OpenAlex unavailable: 1 retries, last malformed answer"):
             await source.search("graphs", limit=5, before=None)
+    assert len(sent) == 2  # one retry: a garbled body is often a cut-off one
 
 
 async def test_papers_by_doi_batches_dois_into_or_filters() -> None:

@@ -192,11 +192,10 @@ class ArxivAPI:
 
     async def _get(self, params: dict[str, str | int], what: str) -> list[Paper]:
         try:
-            response = await self.net.request("arxiv", "GET", self.url, params=params)
+            return await self.net.request("arxiv", "GET", self.url, params=params, parse=lambda r: parse_feed(r.text))
         except SourceRejected as exc:
             # The 400 body is arXiv's error feed, which SourceRejected does not keep: say what we sent.
             raise SourceRejected(exc.host, exc.status, f"for {what}") from exc
-        return parse_feed(response.text)
 
     async def search(self, query: str, *, limit: int, before: date | None) -> list[Paper]:
         """Papers matching all words of `query`, by relevance, submitted before `before`."""

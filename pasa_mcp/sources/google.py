@@ -48,17 +48,14 @@ class GoogleSearch:
             raise ValueError("Google search needs a serper.dev API key (set SERPER_API_KEY)")
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        response = await self.net.request(
+        answer = await self.net.request(
             "google",
             "POST",
             self.url,
             headers={"X-API-KEY": self._key.get_secret_value()},
             json={"q": serper_query(query, before), "num": limit},
+            parse=lambda response: response.json(),
         )
-        try:
-            answer = response.json()
-        except ValueError:
-            raise ValueError("serper.dev answered with something other than JSON") from None
         ids = arxiv_ids(answer)[:limit]
         found = await self.arxiv.papers(ids) if ids else {}
         return [found[i].model_copy(update={"sources": ["google", *found[i].sources]}) for i in ids if i in found]

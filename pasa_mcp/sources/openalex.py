@@ -132,15 +132,13 @@ class OpenAlex:
 
     async def _get(self, path: str, params: dict[str, Any]) -> Any:
         try:
-            response = await self._net.request(NAME, "GET", self._base + path, params={**params, **self._auth})
+            return await self._net.request(
+                NAME, "GET", self._base + path, params={**params, **self._auth}, parse=lambda r: r.json()
+            )
         except (SourceRejected, SourceUnavailable) as exc:
             if self._key and self._key in str(exc):
                 exc.args = (str(exc).replace(self._key, "***"),)
             raise
-        try:
-            return response.json()
-        except ValueError:
-            raise SourceUnavailable(self._net.host(NAME).name, 1, "answer was not JSON") from None
 
     async def _works(self, **params: Any) -> list[dict[str, Any]]:
         body = await self._get("/works", {**params, "select": SELECT})

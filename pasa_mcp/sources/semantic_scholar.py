@@ -83,11 +83,9 @@ class SemanticScholar:
         self._headers = {"x-api-key": key} if key else {}
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = await self._net.request(NAME, method, self._base + path, headers=self._headers, **kwargs)
-        try:
-            return response.json()
-        except ValueError:
-            raise SourceUnavailable(self._net.host(NAME).name, 1, "answer was not JSON") from None
+        return await self._net.request(
+            NAME, method, self._base + path, headers=self._headers, parse=lambda r: r.json(), **kwargs
+        )
 
     async def search(self, query: str, *, limit: int, before: date | None) -> list[Paper]:
         """Relevance search for papers published before `before` (exclusive)."""
