@@ -244,8 +244,8 @@ class ModelClient:
         """The model names each base URL serves (GET /models), for checks and `doctor`."""
 
         async def fetch(server: _Server) -> list[str]:
-            response = await self._request(server, "GET", server.url + "/models")
-            return [str(item.get("id")) for item in _json(server, response).get("data", [])]
+            models = await self._request(server, "GET", server.url + "/models")
+            return [str(item.get("id")) for item in models.get("data", [])]
 
         return {server.url: await self._call(fetch, only=server) for server in self._servers}
 
@@ -306,23 +306,26 @@ class ModelClient:
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "****") if self._key else text
 
-    async def _request(self, server: _Server, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _request(self, server: _Server, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        """The JSON object the server answers; a garbled answer is retried like a 503 (see `Net`)."""
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
-        return await self.net.request(server.host, method, url, headers=headers, timeout=self._timeout, **kwargs)
+        return await self.net.request(
+            server.host, method, url, headers=headers, timeout=self._timeout, parse=_json_object, **kwargs
+        )
 
     async def _post(
         self, server: _Server, path: str, body: dict[str, Any], optional: Sequence[str] = ()
     ) -> dict[str, Any]:
         body = {name: value for name, value in body.items() if name not in server.unsupported}
         try:
-            return _json(server, await self._request(server, "POST", server.url + path, json=body))
+            return await self._request(server, "POST", server.url + path, json=body)
         except SourceRejected as exc:
             dropped = [name for name in optional if name in body]
             if exc.status != 400 or not dropped:
                 raise
             # Only a success without them shows that these fields caused the 400.
             reduced = {name: value for name, value in body.items() if name not in dropped}
-            data = _json(server, await self._request(server, "POST", server.url + path, json=reduced))
+            data = await self._request(server, "POST", server.url + path, json=reduced)
             server.unsupported.update(dropped)
             log.info("%s rejects %s; sending requests without them", safe_url(server.url), ", ".join(dropped))
             return data
@@ -332,7 +335,7 @@ class ModelClient:
             if server.true_key is None:
                 payload = {"model": self.model, "prompt": TRUE, "add_special_tokens": False}
                 try:
-                    response = await self._request(server, "POST", server.root + "/tokenize", json=payload)
+                    tokenized = await self._request(server, "POST", server.root + "/tokenize", json=payload)
                 except SourceRejected as exc:
                     if exc.status != 404:
                         raise
@@ -341,7 +344,7 @@ class ModelClient:
                     log.warning("%s has no /tokenize; matching token True by its text", safe_url(server.url))
                     server.true_key = TRUE
                 else:
-                    tokens = _json(server, response).get("tokens")
+                    tokens = tokenized.get("tokens")
                     if not (isinstance(tokens, list) and len(tokens) == 1 and isinstance(tokens[0], int)):
                         raise ModelError(
                             f"{safe_url(server.root)}/tokenize gave {tokens!r} for {TRUE!r}; "
@@ -380,11 +383,8 @@ def message_text(choice: Mapping[str, Any]) -> str:
     return (choice.get("message") or {}).get("content") or ""
 
 
-def _json(server: _Server, response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        raise ModelError(f"{safe_url(server.url)} answered {response.request.url.path} with non-JSON") from None
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    data = response.json()
     if not isinstance(data, dict):
-        raise ModelError(f"{safe_url(server.url)} answered {response.request.url.path} with {type(data).__name__}")
+        raise ValueError(f"a JSON {type(data).__name__} where an object was expected")
     return data

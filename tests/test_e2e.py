@@ -132,3 +132,33 @@ async def test_mcp_paper_search_finds_the_planted_answers_politely(tmp_path: Pat
     assert m["recall"] == pytest.approx(bound) and m["precision"] == 1.0
     assert progress, "no progress notifications while waiting"
     assert all(c.get("exceeded", 0) == 0 and c.get("status_429", 0) == 0 for c in counts.values()), counts
+
+
+async def test_a_deep_search_survives_a_faulty_web(tmp_path: Path) -> None:
+    """5xx answers, connection resets and cut-off bodies at 15% on several services: every request
+    is retried (with backoff), so the run still reaches every reachable answer."""
+    import anyio
+
+    from pasa_mcp.agent import SearchParams
+    from pasa_mcp.app import open_app
+    from pasa_mcp.config import Settings
+    from tools.world import Faults
+
+    faults = {
+        "serper": Faults(reset=0.15),
+        "arxiv_html": Faults(error=0.15),
+        "openalex": Faults(malformed=0.15),
+        "selector": Faults(error=0.15),
+        "crawler": Faults(malformed=0.15),
+    }
+    async with World.start(seed=7, papers=2000, time_scale=SCALE, faults=faults) as world:
+        row, bound = pick_question(world)
+        settings = Settings(**world.settings(), store_path=tmp_path / "store.sqlite3")
+        params = SearchParams.from_settings(settings, end_date=EvalQuery.model_validate(row).end_date)
+        with anyio.fail_after(120):
+            async with open_app(settings) as pasa:
+                result = await pasa.deep_search(row["question"], params)
+        counts = world.log.counts()
+    assert sum(c.get("faults", 0) for c in counts.values()) > 5, counts  # the faults did happen
+    assert result.status == "finished" and result.failures == []
+    assert metrics(result.tree, row["answer"])["crawler_recall"] == pytest.approx(bound)
