@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+import traceback
 from datetime import date
 from pathlib import Path
 
@@ -124,15 +125,19 @@ async def test_async_callers_share_one_connection_safely(store: Store) -> None:
 
 
 def _writer(path: str, source: str, start: float) -> None:
-    store = Store(path)
-    while time.time() < start:
-        time.sleep(0.001)
-    for i in range(150):
-        # Both processes write the same 150 works, each seen by its own source, one transaction each.
-        store.upsert_papers([Paper(title=f"Shared work number {i}", arxiv_id=f"2101.{i:05d}", sources=[source])])
-        run = store.create_run(f"{source} {i}", {})
-        store.add_event(run, "started", {})
-    store.close()
+    try:
+        store = Store(path)
+        while time.time() < start:
+            time.sleep(0.001)
+        for i in range(150):
+            # Both processes write the same 150 works, each seen by its own source, one transaction each.
+            store.upsert_papers([Paper(title=f"Shared work number {i}", arxiv_id=f"2101.{i:05d}", sources=[source])])
+            run = store.create_run(f"{source} {i}", {})
+            store.add_event(run, "started", {})
+        store.close()
+    except BaseException:
+        Path(path + f".{source}.error").write_text(traceback.format_exc())
+        raise
 
 
 def test_two_processes_writing_the_same_papers_lose_nothing(tmp_path: Path) -> None:
@@ -144,7 +149,8 @@ def test_two_processes_writing_the_same_papers_lose_nothing(tmp_path: Path) -> N
         p.start()
     for p in procs:
         p.join(60)
-        assert p.exitcode == 0
+    errors = [e.read_text() for e in tmp_path.glob("*.error")]
+    assert [p.exitcode for p in procs] == [0, 0], errors
     store = Store(path)
     assert store.count_papers() == 150
     for i in (0, 75, 149):
