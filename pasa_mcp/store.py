@@ -23,6 +23,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 import sqlite_utils
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from .papers import Paper, SectionMap, title_key
 
@@ -102,7 +103,16 @@ class Store:
         # isolation_level=None: this module opens every transaction itself (BEGIN IMMEDIATE).
         conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        # Switching a new file to WAL needs it alone for a moment, and SQLite's busy timeout does not
+        # cover that: processes opening a new store together would fail with "database is locked".
+        for attempt in Retrying(
+            retry=retry_if_exception(lambda exc: "locked" in str(exc)),
+            stop=stop_after_delay(BUSY_TIMEOUT_MS / 1000),
+            wait=wait_random(0.005, 0.05),
+            reraise=True,
+        ):
+            with attempt:
+                conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()

@@ -157,3 +157,30 @@ def test_two_processes_writing_the_same_papers_lose_nothing(tmp_path: Path) -> N
         assert sorted(store.get_paper(f"arxiv:2101.{i:05d}").sources) == ["one", "two"]
     assert len(store.list_runs(limit=1000)) == 300
     store.close()
+
+
+def _opener(folder: str, start: float, rounds: int, name: str) -> None:
+    try:
+        for k in range(rounds):
+            while time.time() < start + k * 0.15:
+                time.sleep(0.0005)
+            Store(Path(folder) / f"new-{k}.sqlite3").close()  # every process opens the same new file at once
+    except BaseException:
+        Path(folder, f"{name}.error").write_text(traceback.format_exc())
+        raise
+
+
+def test_processes_opening_a_new_store_at_the_same_moment_all_succeed(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    start, rounds = time.time() + 2.0, 12
+    procs = [ctx.Process(target=_opener, args=(str(tmp_path), start, rounds, f"p{i}")) for i in range(5)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    errors = [e.read_text() for e in tmp_path.glob("*.error")]
+    assert [p.exitcode for p in procs] == [0] * 5, errors
+    for k in range(rounds):
+        store = Store(tmp_path / f"new-{k}.sqlite3")
+        assert store.schema_version == SCHEMA_VERSION
+        store.close()
