@@ -19,6 +19,7 @@ from pathlib import Path
 import anyio
 import pytest
 from conftest import fixture_json
+from test_fulltext import ATTENTION_SECTIONS
 
 from pasa_mcp.agent import Event, RunResult, SearchParams
 from pasa_mcp.app import open_app
@@ -32,24 +33,6 @@ QUERY = "attention only architectures for sequence transduction"
 END = date(2024, 1, 1)
 SERPER_ORDER = ["2202.12139", "1605.08386", "cond-mat/0603029", "1201.4869"]  # LINKS, repeats and others left out
 EXPANDED = "2 Background"
-ATTENTION_SECTIONS = [  # the sections of the 1706.03762 page that cite something, as the crawler was trained
-    "1 Introduction",
-    "2 Background",
-    "3 Model Architecture",
-    "3 Model Architecture 3.1 Encoder and Decoder Stacks",
-    "3 Model Architecture 3.2 Attention",
-    "3 Model Architecture 3.4 Embeddings and Softmax",
-    "3 Model Architecture 3.5 Positional Encoding",
-    "4 Why Self-Attention",
-    "5 Training",
-    "5 Training 5.1 Training Data and Batching",
-    "5 Training 5.3 Optimizer",
-    "5 Training 5.4 Regularization",
-    "6 Results",
-    "6 Results 6.1 Machine Translation",
-    "6 Results 6.2 Model Variations",
-    "6 Results 6.3 English Constituency Parsing",
-]
 ASTROML_SECTIONS = [
     "1 Introduction",
     "2 Review; Popular Classification Algorithms",
