@@ -34,17 +34,13 @@ import html
 import json
 import math
 import re
-import socket
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-import anyio
-import uvicorn
 from conftest import fixture_json, fixture_text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -389,26 +385,3 @@ def _top_logprobs(p_true: float) -> dict[str, float]:
     probs |= {10_000 + i: 0.02 * (1 - p_true) / (TOP_N - 2) for i in range(TOP_N - 2)}
     ranked = sorted(probs.items(), key=lambda item: -item[1])
     return {f"token_id:{token}": math.log(p) for token, p in ranked}
-
-
-@asynccontextmanager
-async def serve(app: Starlette) -> AsyncIterator[str]:
-    """`app` on a loopback port; the socket listens before uvicorn starts, so no start-up wait."""
-    sock = socket.socket()
-    # Without it every response waits ~40 ms (Nagle's algorithm meets the client's delayed ACK).
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off", ws="none", http="h11"))
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(server.serve, [sock])
-            try:
-                yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-            finally:
-                # uvicorn's own shutdown sleeps 0.1-0.2 s; the client has gone already, so just stop.
-                for listener in server.servers:
-                    listener.close()
-                tg.cancel_scope.cancel()
-    finally:
-        sock.close()

@@ -5,16 +5,15 @@ Intervals are scaled down (0.2 s for arXiv's 3 s); the server records when each 
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
 import anyio
 import httpx
 import pytest
-import uvicorn
+from loopback import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -57,23 +56,8 @@ class Server:
         return response
 
 
-@asynccontextmanager
-async def loopback(server: Server) -> AsyncIterator[str]:
-    app = Starlette(routes=[Route("/{path:path}", server.endpoint, methods=["GET", "POST"])])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)  # connections queue here until uvicorn accepts them: no start-up wait needed
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off", ws="none", http="h11"))
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(uv.serve, [sock])
-            try:
-                yield f"http://127.0.0.1:{port}"
-            finally:
-                uv.should_exit = True
-    finally:
-        sock.close()
+def loopback(server: Server) -> AbstractAsyncContextManager[str]:
+    return serve(Starlette(routes=[Route("/{path:path}", server.endpoint, methods=["GET", "POST"])]))
 
 
 @asynccontextmanager

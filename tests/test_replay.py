@@ -19,12 +19,13 @@ from pathlib import Path
 import anyio
 import pytest
 from conftest import fixture_json
+from loopback import serve
 from test_fulltext import ATTENTION_SECTIONS
 
 from pasa_mcp.agent import Event, RunResult, SearchParams
 from pasa_mcp.app import open_app
 from pasa_mcp.config import Settings
-from tests.replay_server import TRUE_ID, Replay, Seen, entry_fields, serve
+from tests.replay_server import TRUE_ID, Replay, Seen, entry_fields
 
 pytestmark = pytest.mark.anyio
 
