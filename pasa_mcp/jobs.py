@@ -210,13 +210,13 @@ class Jobs:
             result = job.search.result().model_dump(mode="json")
             try:
                 await self.store.call(self._save, job.id, events, result, None)
-                row = await self.store.call(self.store.get_run, job.id)
+                stored = await self.store.call(self.store.run_status, job.id)
             except Exception as exc:  # a busy or failing disk must not end the search
                 log.warning("could not save deep search %s: %s", job.id, exc)
                 job.unsaved = events + job.unsaved
                 continue
-            if row is not None and row["status"] != "running":
-                job.cancel(row["error"] or f"marked {row['status']} by another process")
+            if stored is not None and stored[0] != "running":
+                job.cancel(stored[1] or f"marked {stored[0]} by another process")
 
     def _save(
         self, run_id: str, events: list[Event], result: dict[str, Any], final: tuple[str, str | None] | None
@@ -232,10 +232,9 @@ class Jobs:
     async def _finish(self, job: _Job, status: str, error: str | None) -> None:
         assert job.search is not None
         result = job.search.result().model_copy(update={"status": status}).model_dump(mode="json")
-        stored = "finished" if status in ("finished", "budget") else status
         events, job.unsaved = job.unsaved, []
         try:
-            await self.store.call(self._save, job.id, events, result, (stored, error))
+            await self.store.call(self._save, job.id, events, result, (status, error))
         except Exception as exc:
             log.error("could not record the end of deep search %s: %s", job.id, exc)
         finally:
@@ -287,9 +286,7 @@ class Jobs:
     def _from_row(self, row: dict[str, Any]) -> Snapshot:
         result = RunResult.model_validate(row["result"]) if row["result"] else None
         status, error = row["status"], row["error"]
-        if status == "finished" and result is not None and result.status == "budget":
-            status = "budget"
-        elif status == "running" and time.time() - row["updated"] > self.stale_after:
+        if status == "running" and time.time() - row["updated"] > self.stale_after:
             status, error = "interrupted", INTERRUPTED
         return Snapshot(
             search_id=row["id"],

@@ -77,7 +77,7 @@ def _m002_crawler_answers(conn: sqlite3.Connection) -> None:
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_crawler_answers]
 SCHEMA_VERSION = len(MIGRATIONS)
-RUN_STATES = ("running", "finished", "failed", "cancelled")
+RUN_STATES = ("running", "finished", "budget", "failed", "cancelled")
 
 
 def score_id(model: str, query: str, title: str, abstract: str) -> str:
@@ -362,6 +362,11 @@ class Store:
         run["params"] = json.loads(run["params"])
         run["result"] = json.loads(run["result"]) if run["result"] else None
         return run
+
+    def run_status(self, run_id: str) -> tuple[str, str | None] | None:
+        """A run's status and error, without reading its result."""
+        row = self.db.execute("SELECT status, error FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     def run_events(self, run_id: str, after: int = 0) -> list[dict[str, Any]]:
         rows = self.db.execute(

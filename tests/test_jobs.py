@@ -172,6 +172,24 @@ async def test_finished_runs_stay_readable_after_a_restart(store_path: Path) -> 
 
 
 @pytest.mark.anyio
+async def test_a_search_stopped_by_its_budget_reads_back_as_budget_after_a_restart(store_path: Path) -> None:
+    async with jobs_on(store_path) as jobs:
+
+        def make(on_event: OnEvent) -> DeepSearch:
+            search = maker(jobs, Calls())(on_event)
+            search.params = search.params.model_copy(update={"max_papers": 3})
+            return search
+
+        search_id = await jobs.start(make)
+        with anyio.fail_after(5):
+            before = await jobs.wait(search_id, 60)
+    async with jobs_on(store_path) as restarted:
+        after = await restarted.snapshot(search_id)
+    assert before.status == after.status == "budget"
+    assert after.result is not None and after.result.counts.papers == 3
+
+
+@pytest.mark.anyio
 async def test_a_running_row_without_heartbeat_is_interrupted_and_a_fresh_one_running(store_path: Path) -> None:
     store = Store(store_path)
     run_id = store.create_run(QUESTION, {})  # as a process that then died (or is alive) left it
