@@ -268,14 +268,7 @@ class DeepSearch:
         chosen: list[str] = []
         if section_map and section_map.sections:
             chosen = await self._sections(node, list(section_map.sections))
-        refs: list[tuple[str, Reference]] = []
-        seen_refs: set[str] = set()
-        for name in chosen:
-            for ref in section_map.sections[name] if section_map else []:
-                ident = ref.arxiv_id or ref.doi or ref.title.lower()
-                if ident not in seen_refs:
-                    seen_refs.add(ident)
-                    refs.append((name, ref))
+        refs = section_map.cited(chosen) if section_map else []
         resolved: list[Paper | None] = []
         if refs:
             try:

@@ -7,6 +7,7 @@ title key. Records of one paper from several sources merge into one.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
 from typing import Literal
 
@@ -155,3 +156,11 @@ class SectionMap(BaseModel):
 
     def titles(self) -> dict[str, list[str]]:
         return {name: [ref.title for ref in refs] for name, refs in self.sections.items()}
+
+    def cited(self, names: Iterable[str]) -> list[tuple[str, Reference]]:
+        """(section, reference) for the references cited in `names`, each work once (first section wins)."""
+        found: dict[str, tuple[str, Reference]] = {}
+        for name in names:
+            for ref in self.sections[name]:
+                found.setdefault(ref.arxiv_id or ref.doi or ref.title.lower(), (name, ref))
+        return list(found.values())

@@ -499,11 +499,7 @@ async def expand_citations(
     else:
         assert question is not None
         chosen = await pasa.crawler.sections(question, found, names)
-    refs: dict[str, tuple[str, Reference]] = {}
-    for name in chosen:
-        for ref in section_map.sections[name]:
-            refs.setdefault(ref.arxiv_id or ref.doi or ref.title.lower(), (name, ref))
-    cited = list(refs.values())
+    cited = section_map.cited(chosen)
     resolved = await pasa.resolver.resolve([ref for _, ref in cited]) if cited else []
     page, next_offset = _page(list(zip(cited, resolved, strict=True)), offset, limit)
     return Expansion(

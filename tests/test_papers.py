@@ -131,3 +131,24 @@ def test_user_typed_references_map_to_identity_fields() -> None:
     assert paper_ref("doi:10.1/x") == {"doi": "10.1/x"}
     assert paper_ref("https://doi.org/10.1371/journal.pone.0000030") == {"doi": "10.1371/journal.pone.0000030"}
     assert paper_ref("Attention is all you need") == {"title": "attentionisallyouneed"}
+
+
+def test_a_section_maps_cited_works_count_once_in_the_first_section_citing_them() -> None:
+    from pasa_mcp.papers import Reference, SectionMap
+
+    lstm = Reference(title="Long short-term memory", arxiv_id=None, doi="10.1162/neco.1997.9.8.1735")
+    smap = SectionMap(
+        origin="arxiv_html",
+        sections={
+            "1 Introduction": [lstm, Reference(title="Adam", arxiv_id="1412.6980")],
+            "2 Related Work": [
+                Reference(title="Long Short-Term Memory", doi="10.1162/neco.1997.9.8.1735"),
+                Reference(title="Dropout"),
+            ],
+        },
+    )
+    assert [(s, r.title) for s, r in smap.cited(["2 Related Work", "1 Introduction"])] == [
+        ("2 Related Work", "Long Short-Term Memory"),
+        ("2 Related Work", "Dropout"),
+        ("1 Introduction", "Adam"),
+    ]
