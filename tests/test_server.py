@@ -18,8 +18,9 @@ from mcp.types import CallToolResult, TextResourceContents
 
 from pasa_mcp.app import Pasa, open_app
 from pasa_mcp.config import Settings
+from pasa_mcp.export import bibtex
 from pasa_mcp.papers import Paper
-from pasa_mcp.server import bibtex, build_server
+from pasa_mcp.server import build_server
 from tests.fakes import Calls, FakeCrawler, FakeFullText, FakeResolver, FakeSelector, FakeSource, paper, title
 
 QUESTION = "value-based methods for non-stationary RL"
