@@ -5,7 +5,8 @@ paper starts its expansion (full text -> crawler picks sections -> cited titles 
 papers scored) as soon as it is scored, since depth 0 expands all papers whatever their score.
 Deeper layers keep the one barrier the algorithm needs: the top `expand_papers` of a layer by score
 are known only when the whole layer is scored. Per-host limits live in `Net`, so "all at once" here
-still means polite traffic.
+still means polite traffic. The expansions of a layer share one arXiv id lookup (`resolve.Layer`):
+each resolves its titles at once, and its cited arXiv ids when the whole layer has asked for theirs.
 
 A run emits events (progress for the CLI, MCP and jobs) and can be cancelled at any await; each
 store write is its own transaction, so a cancelled run leaves a consistent store, and
@@ -28,6 +29,7 @@ from pydantic import BaseModel, Field
 from .config import Settings
 from .net import SourceRejected, SourceUnavailable
 from .papers import Paper, Reference, SectionMap
+from .resolve import Layer, Member
 from .selector import score_cached
 from .sources import SearchSource, cached_search
 from .store import Store
@@ -45,7 +47,7 @@ class FullTextSource(Protocol):
 
 
 class ReferenceResolver(Protocol):
-    async def resolve(self, refs: list[Reference]) -> list[Paper | None]: ...
+    async def resolve(self, refs: list[Reference], member: Member | None = None) -> list[Paper | None]: ...
 
 
 class SearchParams(BaseModel):
@@ -197,16 +199,18 @@ class DeepSearch:
     async def _search_and_expand(self) -> None:
         queries = await self._queries()
         layer: list[_Node] = []
+        lookup = Layer()
         async with anyio.create_task_group() as tg:
             for query in queries:
-                tg.start_soon(self._search, query, layer)
+                tg.start_soon(self._search, query, layer, lookup.member())
         for _ in range(1, self.params.expand_layers):
             ranked = sorted(layer, key=lambda n: n.score, reverse=True)[: self.params.expand_papers]
             layer = []
+            lookup = Layer()
             self.counts.expansions_left += len(ranked)
             async with anyio.create_task_group() as tg:
                 for node in ranked:
-                    tg.start_soon(self._expand, node, layer)
+                    tg.start_soon(self._expand, node, layer, lookup.member())
             if not layer:
                 break
 
@@ -219,8 +223,24 @@ class DeepSearch:
         await self._emit("queries", f"{len(queries)} search queries", {"queries": queries})
         return queries
 
-    async def _search(self, query: str, next_layer: list[_Node]) -> None:
-        """One query through every source; new papers are scored, then expanded (depth 0 expands all)."""
+    async def _search(self, query: str, next_layer: list[_Node], member: Member) -> None:
+        """One query through every source; new papers are scored, then expanded (depth 0 expands all).
+
+        The search is a `member` of the first layer's lookup until its expansions have joined it.
+        """
+        try:
+            nodes = await self._searched(query)
+            if self.params.expand_layers == 0:
+                return
+            self.counts.expansions_left += len(nodes)
+            async with anyio.create_task_group() as tg:
+                for node in sorted(nodes, key=lambda n: n.score, reverse=True):
+                    tg.start_soon(self._expand, node, next_layer, member.layer.member())
+                member.done()
+        finally:
+            member.done()
+
+    async def _searched(self, query: str) -> list[_Node]:
         results: list[list[Paper]] = [[] for _ in self.sources]
 
         async def search(i: int, source: SearchSource) -> None:
@@ -247,34 +267,25 @@ class DeepSearch:
             self._roots.setdefault(query, []).extend(nodes)
             await self._emit("searched", f"{query!r}: {len(found)} found, {len(nodes)} new", {"query": query})
             await self._score(nodes)
-        if self.params.expand_layers == 0:
-            return
-        self.counts.expansions_left += len(nodes)
-        async with anyio.create_task_group() as tg:
-            for node in sorted(nodes, key=lambda n: n.score, reverse=True):
-                tg.start_soon(self._expand, node, next_layer)
+        return nodes
 
-    async def _expand(self, node: _Node, next_layer: list[_Node]) -> None:
-        """Follow the citations of the sections the crawler picks; new papers join the next layer."""
-        async with self._slot():
-            await self._follow(node, next_layer)
+    async def _expand(self, node: _Node, next_layer: list[_Node], member: Member) -> None:
+        """Follow the citations of the sections the crawler picks; new papers join the next layer.
 
-    async def _follow(self, node: _Node, next_layer: list[_Node]) -> None:
+        The `concurrency` slot covers the full text and the crawler's choice; resolving waits for the
+        layer's arXiv lookup, which must not hold a slot that another expansion of the layer needs.
+        """
         try:
-            section_map = await self.fulltext.section_map(node.paper)
-        except SOURCE_ERRORS as exc:
-            await self._failure(f"full text of {node.paper.key}", exc)
-            section_map = None
-        chosen: list[str] = []
-        if section_map and section_map.sections:
-            chosen = await self._sections(node, list(section_map.sections))
-        refs = section_map.cited(chosen) if section_map else []
-        resolved: list[Paper | None] = []
-        if refs:
-            try:
-                resolved = await self.resolver.resolve([ref for _, ref in refs])
-            except SOURCE_ERRORS as exc:
-                await self._failure(f"resolving references of {node.paper.key}", exc)
+            async with self._slot():
+                chosen, refs = await self._cited(node)
+            resolved: list[Paper | None] = []
+            if refs:
+                try:
+                    resolved = await self.resolver.resolve([ref for _, ref in refs], member)
+                except SOURCE_ERRORS as exc:
+                    await self._failure(f"resolving references of {node.paper.key}", exc)
+        finally:
+            member.done()
         node.sections = chosen
         new: list[_Node] = []
         for (name, _), paper in zip(refs, resolved, strict=False):
@@ -291,6 +302,18 @@ class DeepSearch:
             f"{node.paper.title[:60]}: {len(chosen)} sections, {len(refs)} cited, {len(new)} new",
             {"paper": node.paper.key, "sections": chosen, "cited": len(refs), "new": len(new)},
         )
+
+    async def _cited(self, node: _Node) -> tuple[list[str], list[tuple[str, Reference]]]:
+        """The sections the crawler picks from the paper's full text, and the references they cite."""
+        try:
+            section_map = await self.fulltext.section_map(node.paper)
+        except SOURCE_ERRORS as exc:
+            await self._failure(f"full text of {node.paper.key}", exc)
+            return [], []
+        if not section_map or not section_map.sections:
+            return [], []
+        chosen = await self._sections(node, list(section_map.sections))
+        return chosen, section_map.cited(chosen)
 
     async def _sections(self, node: _Node, names: list[str]) -> list[str]:
         runs = [False] + [True] * (self.params.ensemble - 1)

@@ -1,9 +1,16 @@
-"""Cited references -> papers: their own ids, then the store, then remote title search, all batched.
+"""Cited references -> papers: their own ids, then the store, then remote title matching, all batched.
 
-Order per call: a reference's own arXiv id or DOI (the store, then one batched arXiv id lookup);
-then by title: the resolutions cache (hits and misses), the store's title keys, the local full-text
-index, arXiv title search (many titles per request) and finally the configured title matchers
-(Semantic Scholar's /paper/search/match, OpenAlex). Identical titles are looked up once per call.
+Order per call: a reference's own arXiv id or DOI (the store, then one batched arXiv id lookup and
+one batched OpenAlex DOI lookup); then by title: the resolutions cache (hits and misses), the
+store's title keys, the local full-text index, the configured title matchers (OpenAlex, then
+Semantic Scholar with a key) and, only for titles no matcher could answer (no matcher, or each one
+failed), arXiv title search (many titles per request). A matcher's "no such title" is trusted: arXiv
+allows one request every 3 s and OpenAlex ten a second, so arXiv is kept for what only it knows
+(ids with their versions). Identical titles are looked up once per call.
+
+A deep search resolves a whole layer's references with one arXiv id lookup: its expansions join a
+`Layer`, and the ids they ask for are sent together once every expansion has asked or given up, while
+their titles are matched at once.
 
 A remote or full-text candidate is accepted only when `titles_match`: the normalised titles
 (Unicode folded, accents and braces dropped, lower case, runs of anything but letters and digits as
@@ -17,14 +24,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
 from rapidfuzz import fuzz
 
+from .net import SourceRejected, SourceUnavailable
 from .papers import Paper, Reference, normalize_arxiv_id, normalize_doi, title_key
 from .store import Store
+from .tasks import gather
 
 if TYPE_CHECKING:
     from .sources.arxiv import ArxivAPI
@@ -35,6 +44,9 @@ MISS_TTL = 7 * 86400.0  # a miss is retried sooner: the paper may appear, or a s
 FTS_WORDS = 3  # words per local full-text query (FTS5 ANDs them), taken longest first ...
 FTS_QUERIES = 2  # ... in two disjoint groups, so one misspelt or variant word does not hide the paper
 FTS_CANDIDATES = 10  # best-ranked rows per query that the fuzzy rule then checks
+
+
+Fetch = Callable[[list[str]], Awaitable[dict[str, Paper]]]  # arXiv ids -> papers (ArxivAPI.papers)
 
 
 class DoiLookup(Protocol):
@@ -91,6 +103,67 @@ def _id_keys(ref: Reference) -> list[str]:
     return ([f"arxiv:{arxiv_id}"] if arxiv_id else []) + ([f"doi:{doi}"] if doi else [])
 
 
+class Layer:
+    """The expansions of one layer of a deep search: the arXiv ids they ask for go out in one lookup.
+
+    Each expansion holds a `Member`; the lookup is sent once every member has asked or is done
+    without asking, so every member must be done on every path (`Member.done` may be called more
+    than once). A search that will add expansions is a member itself until it has added them, so the
+    layer cannot fire before its last expansion joined.
+    """
+
+    def __init__(self) -> None:
+        self._open = 0
+        self._ids: set[str] = set()
+        self._ready = anyio.Event()
+        self._turn = anyio.Lock()
+        self._found: dict[str, Paper] | None = None
+        self._error: Exception | None = None
+
+    def member(self) -> Member:
+        self._open += 1
+        return Member(self)
+
+    def _leave(self) -> None:
+        self._open -= 1
+        if self._open == 0:
+            self._ready.set()
+
+    async def _answer(self, ids: set[str], fetch: Fetch) -> dict[str, Paper]:
+        await self._ready.wait()
+        async with self._turn:  # the first member to wake sends the lookup for all
+            if self._found is None and self._error is None:
+                try:
+                    self._found = await fetch(sorted(self._ids))
+                except Exception as exc:
+                    self._error = exc
+        if self._error is not None:
+            raise self._error
+        assert self._found is not None
+        return {i: self._found[i] for i in ids if i in self._found}
+
+
+class Member:
+    """One expansion's place in a `Layer`."""
+
+    def __init__(self, layer: Layer) -> None:
+        self.layer, self._done = layer, False
+
+    def done(self) -> None:
+        """This member will ask for nothing (more); the layer stops waiting for it."""
+        if not self._done:
+            self._done = True
+            self.layer._leave()
+
+    async def arxiv_papers(self, ids: set[str], fetch: Fetch) -> dict[str, Paper]:
+        """`fetch`'s papers for `ids`, from the layer's one lookup (a second ask goes out on its own)."""
+        if self._done:
+            return await fetch(sorted(ids))
+        self.layer._ids |= ids
+        self.done()
+        return await self.layer._answer(ids, fetch)
+
+
 class Resolver:
     """Resolves references to papers, remembering hits and misses in the store."""
 
@@ -110,66 +183,110 @@ class Resolver:
         self.dois = dois
         self.hit_ttl, self.miss_ttl = hit_ttl, miss_ttl
 
-    async def resolve(self, refs: Sequence[Reference]) -> list[Paper | None]:
-        """The paper each reference cites, or None, in the order given."""
-        results: list[Paper | None] = list(await self._by_ids(refs))
-        pending: dict[str, str] = {}
-        for ref, paper in zip(refs, results, strict=True):
-            if paper is None and (key := title_key(ref.title)):
-                pending.setdefault(key, ref.title)
-        by_title = await self._by_titles(pending)
-        return [paper or by_title.get(title_key(ref.title)) for ref, paper in zip(refs, results, strict=True)]
+    async def resolve(self, refs: Sequence[Reference], member: Member | None = None) -> list[Paper | None]:
+        """The paper each reference cites, or None, in the order given.
 
-    async def _by_ids(self, refs: Sequence[Reference]) -> list[Paper | None]:
-        """Papers by the references' own arXiv ids and DOIs: the store, then batched arXiv and DOI lookups."""
-        keys = [_id_keys(ref) for ref in refs]
-        known = await self.store.call(self.store.get_papers, {key for ref_keys in keys for key in ref_keys})
-        unknown = [ref_keys for ref_keys in keys if not any(key in known for key in ref_keys)]
-        # Ids that earlier lookups did not find are remembered misses (the resolutions cache, keyed
-        # by the paper key): asking again would only cost paced requests.
-        wanted = {key for ref_keys in unknown for key in ref_keys}
-        remembered = await self.store.call(self.store.get_resolutions, wanted)
-        wanted -= {key for key, hit in remembered.items() if hit is None}
+        With a `member`, the references' arXiv ids wait for the rest of its layer (and the member is
+        done when this returns or fails); titles of references without an id are matched meanwhile.
+        """
+        try:
+            keys = [_id_keys(ref) for ref in refs]
+            known, wanted = await self.store.call(self._stored_ids, keys)
+            now = _titles(
+                ref
+                for ref, ref_keys in zip(refs, keys, strict=True)
+                if not any(key in known or key in wanted for key in ref_keys)
+            )
+            by_title: dict[str, Paper | None] = {}
+
+            async def by_ids() -> None:
+                known.update(await self._by_ids(wanted, member))
+
+            async def titles() -> None:
+                by_title.update(await self._by_titles(now))
+
+            await gather(by_ids, titles)
+        finally:
+            if member is not None:
+                member.done()
+        missed = [ref for ref, ref_keys in zip(refs, keys, strict=True) if not any(k in known for k in ref_keys)]
+        if later := {key: title for key, title in _titles(missed).items() if key not in by_title}:
+            by_title.update(await self._by_titles(later))
+        return [
+            next((known[key] for key in ref_keys if key in known), None) or by_title.get(title_key(ref.title))
+            for ref, ref_keys in zip(refs, keys, strict=True)
+        ]
+
+    def _stored_ids(self, keys: list[list[str]]) -> tuple[dict[str, Paper], set[str]]:
+        """Runs in the store's worker thread: papers the store knows by id, and the ids worth asking
+        for (earlier misses are remembered in the resolutions cache: asking again only costs requests)."""
+        known = self.store.get_papers({key for ref_keys in keys for key in ref_keys})
+        unknown = {key for ref_keys in keys if not any(key in known for key in ref_keys) for key in ref_keys}
+        remembered = self.store.get_resolutions(unknown)
+        return known, unknown - {key for key, hit in remembered.items() if hit is None}
+
+    async def _by_ids(self, wanted: set[str], member: Member | None) -> dict[str, Paper]:
+        """Papers by arXiv id (one batched arXiv lookup) and DOI (one batched OpenAlex lookup), side by side.
+
+        A DOI is asked for even when the same reference has an arXiv id: waiting for arXiv first would
+        put OpenAlex's answer behind the layer's lookup.
+        """
+        found: dict[str, Paper] = {}
         misses: set[str] = set()
         arxiv_ids = {key.removeprefix("arxiv:") for key in wanted if key.startswith("arxiv:")}
-        if arxiv_ids and self.arxiv is not None:
-            fetched = await self.arxiv.papers(sorted(arxiv_ids))
+        dois = {key.removeprefix("doi:") for key in wanted if key.startswith("doi:")}
+
+        async def arxiv() -> None:
+            if not arxiv_ids or self.arxiv is None:
+                if member is not None:
+                    member.done()  # nothing to ask: the layer need not wait for this call's DOIs and titles
+                return
+            fetch = self.arxiv.papers
+            fetched = await (member.arxiv_papers(arxiv_ids, fetch) if member else fetch(sorted(arxiv_ids)))
             for paper in await self.store.call(self.store.upsert_papers, fetched.values()):
-                known[paper.key] = paper
-            misses |= {f"arxiv:{i}" for i in arxiv_ids if i not in fetched}
-        unknown = [ref_keys for ref_keys in unknown if not any(key in known for key in ref_keys)]
-        dois = {
-            key.removeprefix("doi:")
-            for ref_keys in unknown
-            for key in ref_keys
-            if key in wanted and key.startswith("doi:")
-        }
-        if dois and self.dois is not None:
-            by_doi = await self.dois.papers_by_doi(sorted(dois))
-            for paper in await self.store.call(self.store.upsert_papers, by_doi.values()):
+                found[paper.key] = paper
+            misses.update(f"arxiv:{i}" for i in arxiv_ids if i not in fetched)
+
+        async def by_doi() -> None:
+            if not dois or self.dois is None:
+                return
+            fetched = await self.dois.papers_by_doi(sorted(dois))
+            for paper in await self.store.call(self.store.upsert_papers, fetched.values()):
                 # A paper found by DOI may carry an arXiv id: its key is then arxiv:, so index the DOI too.
-                known[paper.key] = known[f"doi:{paper.doi}"] = paper
-            misses |= {f"doi:{d}" for d in dois if d not in by_doi}
+                found[paper.key] = found[f"doi:{paper.doi}"] = paper
+            misses.update(f"doi:{d}" for d in dois if d not in fetched)
+
+        await gather(arxiv, by_doi)
         if misses:
             await self.store.call(self.store.put_resolutions, dict.fromkeys(misses), self.miss_ttl, self.hit_ttl)
-        return [next((known[key] for key in ref_keys if key in known), None) for ref_keys in keys]
+        return found
 
     async def _by_titles(self, pending: dict[str, str]) -> dict[str, Paper | None]:
         """Title key -> paper (or None) for each pending title."""
+        if not pending:
+            return {}
         found, rest = await self.store.call(self._local, pending)
-        remote = self.arxiv is not None or bool(self.matchers)
-        if not rest or not remote:
+        if not rest or (self.arxiv is None and not self.matchers):
             return found
         hits: list[tuple[str, Paper]] = []
-        if self.arxiv is not None:
-            matched = await self.arxiv.search_titles(rest.values())
-            hits += [(key, paper) for key, title in rest.items() if (paper := matched[title])]
+        unanswered = dict(rest)  # titles no matcher could answer (each one failed)
+        failure: Exception | None = None
         for matcher in self.matchers:
             done = {key for key, _ in hits}
-            hits += await self._match(matcher, {key: title for key, title in rest.items() if key not in done})
+            asked = {key: title for key, title in rest.items() if key not in done}
+            matched, failed, error = await self._match(matcher, asked)
+            hits += matched
+            for key in set(asked) - failed:
+                unanswered.pop(key, None)
+            failure = failure or error
+        if unanswered and self.arxiv is not None:
+            matched_ti = await self.arxiv.search_titles(unanswered.values())
+            hits += [(key, paper) for key, title in unanswered.items() if (paper := matched_ti[title])]
+        elif unanswered and failure is not None:
+            raise failure
         keys = [key for key, _ in hits]
         merged = await self.store.call(self.store.upsert_papers, [paper for _, paper in hits])
-        resolved: dict[str, str | None] = dict.fromkeys(rest)
+        resolved: dict[str, str | None] = {key: None for key in rest if key not in unanswered}
         for key, paper in zip(keys, merged, strict=True):
             found[key] = paper
             resolved[key] = paper.key
@@ -195,15 +312,34 @@ class Resolver:
             found[key] = paper
         return found, rest
 
-    async def _match(self, matcher: TitleMatcher, titles: dict[str, str]) -> list[tuple[str, Paper]]:
+    async def _match(
+        self, matcher: TitleMatcher, titles: dict[str, str]
+    ) -> tuple[list[tuple[str, Paper]], set[str], Exception | None]:
+        """(hits, keys whose lookup failed, the first failure): one source failing is not "no such title"."""
         hits: list[tuple[str, Paper]] = []
+        failed: set[str] = set()
+        errors: list[Exception] = []
 
         async def one(key: str, title: str) -> None:
-            paper = await matcher.match_title(title)
+            try:
+                paper = await matcher.match_title(title)
+            except (SourceUnavailable, SourceRejected) as exc:
+                failed.add(key)
+                errors.append(exc)
+                return
             if paper is not None and titles_match(title, paper.title):
                 hits.append((key, paper))
 
         async with anyio.create_task_group() as tg:
             for key, title in titles.items():
                 tg.start_soon(one, key, title)
-        return hits
+        return hits, failed, errors[0] if errors else None
+
+
+def _titles(refs: Iterable[Reference]) -> dict[str, str]:
+    """Title key -> title of the references, each distinct title once."""
+    found: dict[str, str] = {}
+    for ref in refs:
+        if key := title_key(ref.title):
+            found.setdefault(key, ref.title)
+    return found

@@ -11,6 +11,7 @@ import anyio
 
 from pasa_mcp.net import SourceUnavailable
 from pasa_mcp.papers import Paper, Reference, SectionMap
+from pasa_mcp.resolve import Member
 
 _IDS: dict[str, int] = {}
 _DIGITS = str.maketrans("0123456789", "abcdefghij")
@@ -119,7 +120,7 @@ class FakeResolver:
     def __init__(self, calls: Calls) -> None:
         self.calls = calls
 
-    async def resolve(self, refs: list[Reference]) -> list[Paper | None]:
+    async def resolve(self, refs: list[Reference], member: Member | None = None) -> list[Paper | None]:
         self.calls.log.append(("resolve", tuple(r.title for r in refs)))
         await anyio.lowlevel.checkpoint()
         return [paper(name_of(r.title)) for r in refs]

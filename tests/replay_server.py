@@ -24,7 +24,7 @@ Every answer is a recorded payload (fixtures/SOURCES.md) served where pasa-mcp a
 No recorded page cites a work that another recording describes, so citations cannot resolve from
 the recordings alone. `cite_recorded_works` therefore rewrites three bibliography entries of the
 served 1706.03762 page (all cited in "2 Background" only) to cite recorded works, one per way the
-resolver finds a paper: an arXiv id, a title arXiv's title search knows, a DOI OpenAlex knows.
+resolver finds a paper: an arXiv id, a title OpenAlex's title search knows, a DOI OpenAlex knows.
 """
 
 from __future__ import annotations
@@ -148,11 +148,11 @@ def _bibitem(n: int, authors: list[str], title: str, venue: str) -> str:
 def cite_recorded_works(page: str) -> str:
     """The 1706.03762 page with bib16, bib28 and bib34 (cited in "2 Background" only) citing recorded works."""
     by_id = entry_fields("1111.2011")
-    by_title = entry_fields("cond-mat/0412498")
+    by_title = next(w for w in openalex_works() if w["doi"] == "https://doi.org/10.1101/097196")
     work = next(w for w in openalex_works() if w["doi"] == "https://doi.org/10.1145/3448016.3452841")
     replacements = {
         28: _bibitem(28, by_id["authors"], by_id["title"], "<i>arXiv preprint arXiv:1111.2011</i>, 2011"),
-        16: _bibitem(16, by_title["authors"], by_title["title"], html.escape(by_title["journal"])),
+        16: _bibitem(16, [a["author"]["display_name"] for a in by_title["authorships"]], by_title["title"], "bioRxiv"),
         34: _bibitem(
             34,
             [a["author"]["display_name"] for a in work["authorships"]],

@@ -217,6 +217,31 @@ async def test_250_ids_take_three_requests_of_at_most_100() -> None:
     assert found["2101.00001"].published == date(2021, 1, 4)
 
 
+async def test_searches_gathering_their_ids_share_one_request() -> None:
+    sent: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.params["id_list"].split(","))
+        return atom(feed([made_up_entry(i, f"Paper {i}") for i in sent[-1]]))
+
+    settings = Settings(arxiv_api_url=API, arxiv_interval=1.0)  # gathers 0.3 s
+    net = Net(settings.model_copy(update={"arxiv_interval": 0}), httpx.MockTransport(handler))
+    api = ArxivAPI(net, settings)
+    found: list[dict] = []
+
+    async def ask(ids: list[str], gather: bool) -> None:
+        found.append(await api.papers(ids, gather=gather))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ask, ["2101.00001", "2101.00002"], True)
+        await anyio.sleep(0.1)
+        tg.start_soon(ask, ["2101.00003"], True)
+    await ask(["2101.00004"], False)  # alone and in no hurry to share: sent at once
+    await net.aclose()
+    assert sent == [["2101.00001", "2101.00002", "2101.00003"], ["2101.00004"]]
+    assert sorted(len(f) for f in found) == [1, 1, 2]
+
+
 async def test_spurious_empty_feed_is_retried() -> None:
     answers = [atom(EMPTY), atom(fixture_text("arxiv_atom", FEEDS[3]))]
     async with arxiv_api(lambda request: answers.pop(0)) as api:

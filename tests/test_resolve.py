@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from conftest import fixture_json
 from test_arxiv import TESTING, atom, feed, recorded_entries
 
 from pasa_mcp.config import Settings
-from pasa_mcp.net import Net
+from pasa_mcp.net import Net, SourceRejected, SourceUnavailable
 from pasa_mcp.papers import Paper, Reference, title_key
-from pasa_mcp.resolve import Resolver, titles_match
+from pasa_mcp.resolve import Layer, Member, Resolver, titles_match
 from pasa_mcp.sources.arxiv import TITLES_PER_QUERY, ArxivAPI, parse_feed, title_phrase
 from pasa_mcp.store import Store
 
@@ -43,16 +44,18 @@ class ArxivServer:
 
 
 class Matcher:
-    """A title matcher (the role Semantic Scholar plays) answering from a fixed table."""
+    """A title matcher (the role OpenAlex plays) answering from a fixed table; titles in `failing` fail."""
 
     name = "fake_matcher"
 
-    def __init__(self, known: dict[str, Paper]) -> None:
-        self.known = known
+    def __init__(self, known: dict[str, Paper], failing: frozenset[str] = frozenset()) -> None:
+        self.known, self.failing = known, failing
         self.asked: list[str] = []
 
     async def match_title(self, title: str) -> Paper | None:
         self.asked.append(title)
+        if title in self.failing:
+            raise SourceUnavailable("fake_matcher", 3, "HTTP 503")
         return self.known.get(title)
 
 
@@ -93,12 +96,17 @@ REFS = [
 ]
 
 
-def matcher() -> Matcher:
+TESTING_TITLE = REFS[3].title
+
+
+def matcher(failing: frozenset[str] = frozenset()) -> Matcher:
     return Matcher(
         {
-            S2_ONLY: Paper(title="A paper only the matcher knows", doi="10.5555/only", sources=["semantic_scholar"]),
+            S2_ONLY: Paper(title="A paper only the matcher knows", doi="10.5555/only", sources=["openalex"]),
             NOWHERE: Paper(title="A different paper altogether", doi="10.5555/other"),  # rejected: title differs
-        }
+            TESTING_TITLE: parse_feed(TESTING)[0],
+        },
+        failing,
     )
 
 
@@ -119,13 +127,29 @@ async def test_each_reference_resolves_at_the_first_stage_that_knows_it(store: S
     ]
     assert papers[0].title == "Heat-bath random walks with Markov bases"
     assert server.id_lookups == [["1605.08386"]]
-    # One title search for the three titles the store lacks; the duplicate title is asked once.
+    # The matcher answered every title the store lacks (the duplicate once): its "no" is trusted, so
+    # arXiv's paced title search is not asked.
+    assert server.title_searches == []
+    assert sorted(s2.asked) == sorted([TESTING_TITLE, S2_ONLY, NOWHERE])
+    assert store.find_by_title(S2_ONLY).doi == "10.5555/only"  # remote finds are stored
+
+
+async def test_arxiv_title_search_takes_the_titles_every_matcher_failed_on(store: Store) -> None:
+    server, flaky = ArxivServer(), matcher(failing=frozenset({TESTING_TITLE, NOWHERE}))
+    async with arxiv(server) as api:
+        papers = await Resolver(store, api, [flaky]).resolve(REFS[3:6])
+    assert [p.key if p else None for p in papers] == ["arxiv:2202.12139", "doi:10.5555/only", None]
     assert server.title_searches == [
         'ti:"testing deep learning models a first comparative study of multiple testing techniques"'
-        ' OR ti:"a paper only the matcher knows" OR ti:"nothing anywhere has this title"'
+        ' OR ti:"nothing anywhere has this title"'
     ]
-    assert sorted(s2.asked) == sorted([S2_ONLY, NOWHERE])
-    assert store.find_by_title(S2_ONLY).doi == "10.5555/only"  # remote finds are stored
+
+
+async def test_a_failing_matcher_without_arxiv_is_a_failure_not_a_miss(store: Store) -> None:
+    flaky = matcher(failing=frozenset({NOWHERE}))
+    with pytest.raises(SourceUnavailable, match="fake_matcher unavailable"):
+        await Resolver(store, None, [flaky]).resolve([REFS[5]])
+    assert store.get_resolutions({title_key(NOWHERE)}) == {}  # nothing remembered as a miss
 
 
 async def test_hits_and_misses_are_remembered(store: Store) -> None:
@@ -135,8 +159,8 @@ async def test_hits_and_misses_are_remembered(store: Store) -> None:
         again = await Resolver(store, api, [s2]).resolve(REFS[3:6])
     assert [p.key if p else None for p in again] == [p.key if p else None for p in first]
     assert again[2] is None
-    assert len(server.title_searches) == 1
-    assert len(s2.asked) == 2
+    assert server.title_searches == []
+    assert len(s2.asked) == 3
 
 
 async def test_misses_expire_and_are_then_looked_up_again(store: Store) -> None:
@@ -144,7 +168,6 @@ async def test_misses_expire_and_are_then_looked_up_again(store: Store) -> None:
     async with arxiv(server) as api:
         await Resolver(store, api, [s2], miss_ttl=0).resolve([REFS[5]])
         await Resolver(store, api, [s2], miss_ttl=0).resolve([REFS[5]])
-    assert len(server.title_searches) == 2
     assert s2.asked == [NOWHERE, NOWHERE]
 
 
@@ -231,3 +254,54 @@ async def test_references_with_a_doi_are_looked_up_by_doi_in_one_batch(store: St
     assert found[2] is None
     assert dois.asked == [["10.5555/2969033.2969125", "10.9999/nothing"]]  # the store answered the third
     assert store.get_paper("doi:10.5555/2969033.2969125") == found[0]
+
+
+async def test_a_layer_sends_its_members_ids_in_one_lookup_once_every_member_asked(store: Store) -> None:
+    server, s2 = ArxivServer(), matcher()
+    entries = list(server.entries)
+    layer = Layer()
+    first, second, idle = layer.member(), layer.member(), layer.member()
+    async with arxiv(server) as api:
+        resolver = Resolver(store, api, [s2])
+        results: dict[str, list[Paper | None]] = {}
+
+        async def run(name: str, member: Member, refs: list[Reference]) -> None:
+            results[name] = await resolver.resolve(refs, member)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run, "first", first, [Reference(title="x", arxiv_id=entries[0]), REFS[4]])
+            tg.start_soon(run, "second", second, [Reference(title="y", arxiv_id=entries[1])])
+            await wait_until(lambda: S2_ONLY in s2.asked)
+            # Titles without an id are matched at once; the ids wait for the member still expanding.
+            assert server.id_lookups == [] and "second" not in results
+            idle.done()
+    assert server.id_lookups == [sorted(entries[:2])]
+    assert [p.arxiv_id for p in results["second"] if p] == [entries[1]]
+    assert [p.key if p else None for p in results["first"]] == [f"arxiv:{entries[0]}", "doi:10.5555/only"]
+
+
+async def test_a_failed_layer_lookup_fails_every_member_that_asked(store: Store) -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, text="no")
+
+    layer = Layer()
+    members = [layer.member(), layer.member()]
+    errors: list[Exception] = []
+    async with arxiv(down) as api:  # type: ignore[arg-type]
+
+        async def run(member: Member, arxiv_id: str) -> None:
+            try:
+                await Resolver(store, api).resolve([Reference(title="t", arxiv_id=arxiv_id)], member)
+            except SourceRejected as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run, members[0], "2401.00001")
+            tg.start_soon(run, members[1], "2401.00002")
+    assert len(errors) == 2
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    with anyio.fail_after(10):
+        while not condition():  # noqa: ASYNC110 (polls a test double, not an event)
+            await anyio.sleep(0.01)

@@ -86,8 +86,8 @@ class NoDois:
 class TitleResolver(FakeResolver):
     """Resolves the fake corpus' titles ("Paper ...") only."""
 
-    async def resolve(self, refs):  # type: ignore[no-untyped-def]
-        resolved = await super().resolve(refs)
+    async def resolve(self, refs, member=None):  # type: ignore[no-untyped-def]
+        resolved = await super().resolve(refs, member)
         return [p if r.title.startswith("Paper ") else None for r, p in zip(refs, resolved, strict=True)]
 
 

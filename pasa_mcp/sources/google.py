@@ -57,5 +57,5 @@ class GoogleSearch:
             parse=lambda response: response.json(),
         )
         ids = arxiv_ids(answer)[:limit]
-        found = await self.arxiv.papers(ids) if ids else {}
+        found = await self.arxiv.papers(ids, gather=True) if ids else {}  # one request for all the searches
         return [found[i].model_copy(update={"sources": ["google", *found[i].sources]}) for i in ids if i in found]

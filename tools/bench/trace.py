@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from pasa_mcp.agent import DeepSearch, FullTextSource, ReferenceResolver
     from pasa_mcp.crawler import Crawler
+    from pasa_mcp.resolve import Member
     from pasa_mcp.selector import Selector
     from pasa_mcp.sources import SearchSource
 
@@ -244,7 +245,7 @@ class _Resolver:
     def __init__(self, inner: ReferenceResolver, tracer: Tracer) -> None:
         self.inner, self.tracer = inner, tracer
 
-    async def resolve(self, refs: list[Reference]) -> list[Paper | None]:
+    async def resolve(self, refs: list[Reference], member: Member | None = None) -> list[Paper | None]:
         with self.tracer.call("resolve", _EXPANDING.get()) as call:
             call.keys = reference_keys(refs)
-            return await self.inner.resolve(refs)
+            return await self.inner.resolve(refs, member)
