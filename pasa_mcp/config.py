@@ -52,7 +52,9 @@ class Settings(BaseSettings):
     serper_api_key: SecretStr | None = Field(None, validation_alias=_env("serper_api_key", "SERPER_API_KEY"))
     serper_url: str = "https://google.serper.dev"
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
-    arxiv_html_url: str = "https://arxiv.org/html"
+    # arXiv asks programs to fetch from export.arxiv.org (the same LaTeXML pages at /html/IDvN);
+    # https://arxiv.org/html also works, paced per its robots.txt (arxiv_html_interval = 15).
+    arxiv_html_url: str = "https://export.arxiv.org/html"
     ar5iv_url: str = "https://ar5iv.labs.arxiv.org/html"
     s2_url: str = "https://api.semanticscholar.org/graph/v1"
     s2_api_key: SecretStr | None = Field(None, validation_alias=_env("s2_api_key", "S2_API_KEY"))
@@ -65,7 +67,10 @@ class Settings(BaseSettings):
 
     # Politeness: shared by every run in the process.
     arxiv_interval: float = Field(3.0, ge=0, description="seconds between arXiv API requests")
-    arxiv_html_interval: float = Field(1.0, ge=0, description="seconds between arxiv.org/html requests")
+    # export.arxiv.org's guidance: bursts of 4 requests a second, then a 1 s sleep (2 a second on average).
+    arxiv_html_interval: float = Field(0.5, ge=0, description="seconds between arXiv HTML requests, on average")
+    arxiv_html_burst: int = Field(4, ge=1, description="arXiv HTML requests that may go out at once")
+    ar5iv_interval: float = Field(1.0, ge=0, description="seconds between ar5iv requests")
     s2_interval: float = Field(1.0, ge=0, description="seconds between Semantic Scholar requests")
     openalex_interval: float = Field(0.1, ge=0)
     serper_concurrency: int = Field(5, ge=1)

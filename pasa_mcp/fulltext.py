@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
 from typing import Literal, Protocol
 
 import anyio
@@ -53,6 +54,7 @@ Origin = Literal["arxiv_html", "ar5iv"]
 MAIN_TEXT = "Main Text"
 NO_FULL_TEXT = "no HTML full text and no reference list"
 NO_FULL_TEXT_TTL = 7 * 86400.0  # seconds before a paper without full text is looked for again
+HTML_SINCE = date(2023, 12, 1)  # arXiv converts submissions to HTML since then; ar5iv covers the older ones
 REFERENCES = "References"
 
 _LATEXML = '.ltx_document, .ltx_page_main, meta[name="generator"][content^="LaTeXML"]'
@@ -357,13 +359,33 @@ class ReferenceList(Protocol):
 
 
 class FullText:
-    """Section maps of papers: the store first, then arxiv.org/html, ar5iv, and reference lists."""
+    """Section maps of papers: the store first, then arXiv's HTML or ar5iv, then reference lists.
+
+    Host choice per paper: a host known to have the page (or known not to) is tried first (or not at
+    all); otherwise to whichever host would serve it sooner (requests waiting for the host times its
+    interval; arXiv's HTML costs one more request without the version, for the redirect), which
+    spreads first tries over both; on a tie, papers older than HTML_SINCE go to ar5iv first, which
+    converted the older papers, and the others to arXiv's HTML. arXiv's HTML is fetched at /html/IDvN
+    when the version is known.
+    """
 
     def __init__(
         self, net: Net, settings: Settings, store: Store, reference_lists: Sequence[ReferenceList] = ()
     ) -> None:
         self.net, self.settings, self.store = net, settings, store
         self.reference_lists = list(reference_lists)
+        self._bases: dict[Origin, str] = {
+            "arxiv_html": settings.arxiv_html_url.rstrip("/"),
+            "ar5iv": settings.ar5iv_url.rstrip("/"),
+        }
+        self._intervals: dict[Origin, float] = {
+            "arxiv_html": settings.arxiv_html_interval,
+            "ar5iv": settings.ar5iv_interval,
+        }
+        self._waiting: dict[Origin, int] = dict.fromkeys(self._bases, 0)  # fetches queued or in flight
+        # arXiv id -> host -> has its page, learnt in this process. A paper no host has is forgotten:
+        # the store remembers "no full text" (for NO_FULL_TEXT_TTL) instead.
+        self._where: dict[str, dict[Origin, bool]] = {}
 
     async def section_map(self, paper: Paper) -> SectionMap | None:
         """The paper's section map, or None when it has neither HTML full text nor a reference list.
@@ -373,7 +395,7 @@ class FullText:
         cached = await self.store.call(self.store.get_section_map, paper.key, NO_FULL_TEXT_TTL)
         if cached is not None:
             return None if _is_no_full_text(cached) else cached
-        found = await self._from_html(paper.arxiv_id) if paper.arxiv_id else None
+        found = await self._from_html(paper) if paper.arxiv_id else None
         if found is None:
             found = await self._from_reference_lists(paper)
         elif not found.sections:
@@ -386,16 +408,39 @@ class FullText:
         await self.store.call(self.store.put_section_map, paper.key, found or _no_full_text())
         return found
 
-    async def _from_html(self, arxiv_id: str) -> SectionMap | None:
-        sites: list[tuple[Origin, str]] = [
-            ("arxiv_html", self.settings.arxiv_html_url),
-            ("ar5iv", self.settings.ar5iv_url),
-        ]
-        for host, base in sites:
-            html = await self._fetch(host, f"{base.rstrip('/')}/{arxiv_id}")
+    def hosts(self, paper: Paper) -> list[Origin]:
+        """The HTML hosts to try for `paper`, best first (see the class docstring)."""
+        known = self._where.get(paper.arxiv_id or "", {})
+        if has := [host for host, present in known.items() if present]:
+            return has
+        hosts = [host for host in self._bases if host not in known]
+        old = paper.published is not None and paper.published < HTML_SINCE
+
+        def cost(host: Origin) -> tuple[float, bool]:
+            hops = 2 if host == "arxiv_html" and not paper.arxiv_version else 1
+            return (self._waiting[host] + hops) * self._intervals[host], (host == "ar5iv") != old
+
+        return sorted(hosts, key=cost)
+
+    def _url(self, host: Origin, paper: Paper) -> str:
+        version = f"v{paper.arxiv_version}" if host == "arxiv_html" and paper.arxiv_version else ""
+        return f"{self._bases[host]}/{paper.arxiv_id}{version}"
+
+    async def _from_html(self, paper: Paper) -> SectionMap | None:
+        assert paper.arxiv_id is not None
+        where = self._where.setdefault(paper.arxiv_id, {})
+        for host in self.hosts(paper):
+            self._waiting[host] += 1
+            try:
+                html = await self._fetch(host, self._url(host, paper))
+            finally:
+                self._waiting[host] -= 1
+            where[host] = html is not None
             # Parsing a 2.5 MB page takes tens of milliseconds: keep it off the event loop.
             if html is not None and (found := await anyio.to_thread.run_sync(_parse_latexml, html, host)):
                 return found
+        if not any(where.values()):
+            del self._where[paper.arxiv_id]
         return None
 
     async def _fetch(self, host: Origin, url: str) -> str | None:

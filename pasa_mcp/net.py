@@ -66,12 +66,15 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
 class Host:
     """Politeness for one remote host: concurrency, pacing, retries, Retry-After."""
 
-    def __init__(self, name: str, *, interval: float = 0.0, concurrency: int = 8, retries: int = 5) -> None:
+    def __init__(
+        self, name: str, *, interval: float = 0.0, burst: int = 1, concurrency: int = 8, retries: int = 5
+    ) -> None:
         self.name = name
         self.interval = interval
         self.retries = retries
         self._slots = anyio.Semaphore(concurrency)
-        self._pacer = AsyncLimiter(1, interval) if interval > 0 else None
+        # `burst` requests at once, then one per `interval` on average (a leaky bucket of `burst`).
+        self._pacer = AsyncLimiter(burst, interval * burst) if interval > 0 else None
         self._paused_until = 0.0
         self.requests = 0  # sent, retries included: benchmarks and run reports read it
         self.throttled = 0  # 429 answers received
@@ -189,8 +192,13 @@ class Net:
         self.retries = settings.http_retries
         self._policies: dict[str, dict[str, Any]] = {
             "arxiv": {"label": "arXiv API", "interval": settings.arxiv_interval, "concurrency": 1},
-            "arxiv_html": {"label": "arxiv.org/html", "interval": settings.arxiv_html_interval, "concurrency": 2},
-            "ar5iv": {"label": "ar5iv", "interval": settings.arxiv_html_interval, "concurrency": 2},
+            "arxiv_html": {
+                "label": "arXiv HTML",
+                "interval": settings.arxiv_html_interval,
+                "burst": settings.arxiv_html_burst,
+                "concurrency": settings.arxiv_html_burst,
+            },
+            "ar5iv": {"label": "ar5iv", "interval": settings.ar5iv_interval, "concurrency": 2},
             "semantic_scholar": {"label": "Semantic Scholar", "interval": settings.s2_interval, "concurrency": 2},
             "openalex": {"label": "OpenAlex", "interval": settings.openalex_interval, "concurrency": 4},
             "google": {"label": "Google (serper.dev)", "concurrency": settings.serper_concurrency},

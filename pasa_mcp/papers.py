@@ -71,6 +71,7 @@ class Paper(BaseModel):
     title: str
     abstract: str = ""
     arxiv_id: str | None = None
+    arxiv_version: int | None = None  # the latest version arXiv reported: its HTML is fetched without a redirect
     doi: str | None = None
     s2_id: str | None = None
     openalex_id: str | None = None
@@ -117,6 +118,8 @@ class Paper(BaseModel):
                 data[name] = mine + [s for s in value if s not in mine]
             elif name == "abstract":
                 data[name] = value if len(value) > len(mine) else mine
+            elif name == "arxiv_version" and mine and value:
+                data[name] = max(mine, value)
             elif not mine and value:
                 data[name] = value
         return Paper(**data)

@@ -98,12 +98,13 @@ def atom_entries() -> dict[str, str]:
 
 
 def entry_fields(arxiv_id: str) -> dict[str, Any]:
-    """Title, authors and journal reference of a recorded entry (for the rewritten citations)."""
+    """Title, authors, journal reference and version of a recorded entry."""
     root = ET.fromstring(feed([atom_entries()[arxiv_id]])).find(f"{ATOM}entry")
     return {
         "title": " ".join(root.findtext(f"{ATOM}title", "").split()),
         "authors": [a.findtext(f"{ATOM}name", "") for a in root.iter(f"{ATOM}author")],
         "journal": " ".join(root.findtext(f"{ARXIV}journal_ref", "").split()),
+        "version": int(root.findtext(f"{ATOM}id", "").rpartition("v")[2]),
     }
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from conftest import fixture_text
@@ -54,7 +56,14 @@ async def fulltext(
         return handler(request)
 
     config = Settings(
-        **{"arxiv_html_url": HTML, "ar5iv_url": AR5IV, "arxiv_html_interval": 0, "http_retries": 2, **settings}
+        **{
+            "arxiv_html_url": HTML,
+            "ar5iv_url": AR5IV,
+            "arxiv_html_interval": 0,
+            "ar5iv_interval": 0,
+            "http_retries": 2,
+            **settings,
+        }
     )
     net = Net(config, transport=httpx.MockTransport(record))
     store = Store(tmp_path / "fulltext.sqlite3")
@@ -96,6 +105,42 @@ async def test_redirect_to_the_latest_version_is_followed(tmp_path: Path) -> Non
         section_map = await source.section_map(ATTENTION)
     assert [r.url.path for r in sent] == ["/html/1706.03762", "/html/1706.03762v7"]
     assert section_map is not None and section_map.origin == "arxiv_html" and len(section_map.sections) == 16
+
+
+async def test_a_known_version_is_fetched_without_the_redirect(tmp_path: Path) -> None:
+    handler = pages({f"{HTML}/1706.03762v7": httpx.Response(200, text=ATTENTION_PAGE)})
+    async with fulltext(tmp_path, handler) as (source, sent, _):
+        section_map = await source.section_map(ATTENTION.model_copy(update={"arxiv_version": 7}))
+    assert [r.url.path for r in sent] == ["/html/1706.03762v7"]
+    assert section_map is not None and section_map.origin == "arxiv_html"
+
+
+async def test_first_tries_spread_over_both_hosts_and_a_found_page_is_remembered(tmp_path: Path) -> None:
+    day = date(2019, 1, 1)
+    old = [Paper(title=f"Old {i}", arxiv_id=f"1901.0000{i}", arxiv_version=1, published=day) for i in range(6)]
+    released = anyio.Event()
+    first: dict[str, str] = {}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        first.setdefault(request.url.path.removeprefix("/html/").split("v")[0], request.url.host)
+        await released.wait()
+        return httpx.Response(200, text=ATTENTION_PAGE)
+
+    # arXiv HTML serves twice as fast as ar5iv (2 vs 1 a second), so it takes 4 of 6 first tries.
+    intervals = {"arxiv_html_interval": 0.01, "ar5iv_interval": 0.02}
+    async with fulltext(tmp_path, handler, **intervals) as (source, sent, _):  # type: ignore[arg-type]
+        async with anyio.create_task_group() as tg:
+            for paper in old:
+                tg.start_soon(source.section_map, paper)
+            with anyio.fail_after(10):
+                while len(first) < len(old):  # noqa: ASYNC110 (waits for the double's requests)
+                    await anyio.sleep(0.01)
+            released.set()
+        assert sorted(first.values()) == ["ar5iv.test"] * 2 + ["arxiv.test"] * 4
+        assert len(sent) == len(old)  # every page found at its first try
+        for paper in old:
+            host = "ar5iv" if first[paper.arxiv_id] == "ar5iv.test" else "arxiv_html"
+            assert source.hosts(paper) == [host]  # where each page is, remembered
 
 
 async def test_missing_arxiv_html_falls_back_to_ar5iv(tmp_path: Path) -> None:
@@ -167,7 +212,7 @@ async def test_failing_html_host_is_an_error_not_an_empty_map(tmp_path: Path) ->
         return httpx.Response(503, headers={"Retry-After": "0"}, text="Service Unavailable")
 
     async with fulltext(tmp_path, unavailable, (provider,)) as (source, sent, store):
-        with pytest.raises(SourceUnavailable, match=r"arxiv.org/html unavailable: 2 retries, last HTTP 503"):
+        with pytest.raises(SourceUnavailable, match=r"arXiv HTML unavailable: 2 retries, last HTTP 503"):
             await source.section_map(ATTENTION)
         assert len(sent) == 3
         assert provider.asked == [], "a failing host must not be mistaken for a paper without HTML"

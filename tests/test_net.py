@@ -101,7 +101,7 @@ async def test_every_redirect_hop_is_paced_like_a_request() -> None:
             else PlainTextResponse("page")
         )
     )
-    async with loopback(server) as url, client(Settings(arxiv_html_interval=INTERVAL)) as net:
+    async with loopback(server) as url, client(Settings(arxiv_html_interval=INTERVAL, arxiv_html_burst=1)) as net:
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:
                 for _ in range(2):

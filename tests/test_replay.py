@@ -153,12 +153,12 @@ async def test_google_run_follows_the_recorded_web_from_search_to_cited_papers(t
     lookups = [s for s in replay.of("arxiv") if arxiv_kind(s) == "ids"]
     assert lookups[0].params["id_list"] == ",".join(SERPER_ORDER) and lookups[0].params["max_results"] == "4"
 
-    # Full text: 2202.12139 has no arxiv.org/html page, so ar5iv's (the 1706.03762 page) is parsed;
-    # 1605.08386's arxiv.org/html redirects to v1 (the AstroML page); 1201.4869 has no page and gets
-    # Semantic Scholar's two recorded reference pages; cond-mat/0603029 has nothing anywhere.
-    assert sorted(s.path for s in replay.of("arxiv_html")) == sorted(
-        [*(f"/arxiv/html/{i}" for i in SERPER_ORDER), "/arxiv/html/1605.08386v1"]
-    )
+    # Full text: arXiv's HTML is asked for the version arXiv's entry gave (no redirect hop).
+    # 2202.12139 has no arXiv HTML page, so ar5iv's (the 1706.03762 page) is parsed; 1605.08386v1
+    # is the AstroML page; 1201.4869 has no page and gets Semantic Scholar's two recorded reference
+    # pages; cond-mat/0603029 has nothing anywhere.
+    asked = sorted(s.path for s in replay.of("arxiv_html"))
+    assert asked == sorted(f"/arxiv/html/{i}v{entry_fields(i)['version']}" for i in SERPER_ORDER)
     assert sorted(s.path for s in replay.of("ar5iv")) == sorted(
         f"/ar5iv/html/{i}" for i in ("2202.12139", "cond-mat/0603029", "1201.4869")
     )
@@ -221,7 +221,7 @@ async def test_google_run_follows_the_recorded_web_from_search_to_cited_papers(t
     assert replay.counts() == {
         "serper": 1,
         "arxiv": 2,  # serper's ids, the cited ids
-        "arxiv_html": 5,  # four papers and one redirect hop
+        "arxiv_html": 4,  # four papers, each at its version
         "ar5iv": 3,
         "s2.references": 3,
         "openalex.work": 1,

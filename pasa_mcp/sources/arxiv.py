@@ -40,6 +40,7 @@ RESULTS_PER_TITLE = 4  # max_results per title in a batch: room for near-namesak
 MAX_QUERY_CHARS = 4000  # URL-encoded search_query; the whole URL stays well under common 8 KB limits
 TITLE_WORDS = 16  # a long title's phrase is cut to its first words: still a contiguous phrase of it
 GATHER_SHARE = 0.3  # of the API interval: how long a search's id lookup waits for other searches' ids
+_VERSION = re.compile(r"v(\d+)$")  # an entry's id ends with the version it describes
 _STOP = frozenset("a an and are as at by for from in is of on or the to with".split())
 
 
@@ -67,11 +68,13 @@ def parse_feed(xml: str) -> list[Paper]:
         if arxiv_id is None:
             raise ValueError(f"arXiv API returned an entry without an arXiv id: {entry_id!r}")
         published = _text(entry, "published")
+        version = _VERSION.search(entry_id)
         papers.append(
             Paper(
                 title=_text(entry, "title"),
                 abstract=_text(entry, "summary"),
                 arxiv_id=arxiv_id,
+                arxiv_version=int(version.group(1)) if version else None,
                 doi=entry.findtext(f"{_ARXIV}doi"),
                 authors=[name for a in entry.iter(f"{_ATOM}author") if (name := _text(a, "name"))],
                 published=date.fromisoformat(published[:10]) if published else None,

@@ -24,11 +24,13 @@ DEFAULT_LATENCY: Mapping[str, Latency] = {
 }
 
 # The published or customary limits: arXiv's API terms (one request every 3 s, one connection),
-# Semantic Scholar's introductory key (1 request/s), OpenAlex (10 requests/s), and pasa-mcp's own
-# politeness toward arxiv.org/html and ar5iv (1 request/s). Search and models have none.
+# arXiv's guidance for export.arxiv.org, which serves the HTML pages to programs (bursts of 4
+# requests a second with a 1 s sleep: 4 at once, 2 a second on average), Semantic Scholar's
+# introductory key (1 request/s), OpenAlex (10 requests/s), and pasa-mcp's own politeness toward
+# ar5iv (1 request/s). Search and models have none.
 DEFAULT_LIMITS: Mapping[str, Limit] = {
     "arxiv_api": Limit(3.0, concurrency=1),
-    "arxiv_html": Limit(1.0),
+    "arxiv_html": Limit(0.5, burst=4),
     "ar5iv": Limit(1.0),
     "s2": Limit(1.0),
     "openalex": Limit(0.1, burst=10),

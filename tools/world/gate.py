@@ -5,6 +5,10 @@
 answers 429 with Retry-After when a request comes too early; it draws a fault (5xx, a time-out that
 holds the request open, a TCP reset, or a 200 with a cut-off body); it waits the service's latency;
 and it logs the request. Every response carries `X-Simulation`.
+
+A request's time for the rate limit is when its bytes reached the service's connection
+(`ArrivalH11Protocol`), not when the handler got to run: each service runs its own event loop (see
+world.py), and even there a busy loop must not make a client that paced correctly look early.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import math
 import socket
 import struct
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -156,10 +161,21 @@ class ServiceState:
         return int(size * (0.2 + 0.6 * self._rng.random()))
 
 
+ARRIVED = "world.arrived"  # scope key: time.monotonic() when the request's first bytes were read
+
+
 class ResettableH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, remembering each connection's transport so a fault can reset it."""
+    """uvicorn's h11 protocol, remembering each connection's transport so a fault can reset it, and
+    stamping each request's scope with the time its bytes arrived (`ARRIVED`)."""
 
     transports: dict[tuple[str, int], asyncio.BaseTransport] = {}
+
+    def data_received(self, data: bytes) -> None:
+        arrived = time.monotonic()
+        super().data_received(data)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # the request these bytes began (a later chunk of it keeps the first stamp)
+            scope.setdefault(ARRIVED, arrived)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -181,7 +197,7 @@ class Gate:
         app: Any,
         state: ServiceState,
         log: RequestLog,
-        closing: anyio.Event,
+        closing: threading.Event,
         *,
         hang_seconds: float,
         limited: tuple[str, bytes],
@@ -193,7 +209,7 @@ class Gate:
         if scope["type"] != "http" or scope["path"].startswith("/_world/"):
             await self.app(scope, receive, _labelled(send, {}))
             return
-        started, wall = time.monotonic(), time.time()
+        started, wall = scope.get(ARRIVED, time.monotonic()), time.time()
         seen: dict[str, int] = {}
         send = _labelled(send, seen)
         record = {
@@ -250,7 +266,8 @@ class Gate:
             group.cancel_scope.cancel()
 
         async def until_closing() -> None:
-            await self.closing.wait()
+            while not self.closing.is_set():  # noqa: ASYNC110 (the world's owner sets it from another thread)
+                await anyio.sleep(0.05)
             group.cancel_scope.cancel()
 
         with anyio.move_on_after(self.hang_seconds):

@@ -1,5 +1,9 @@
 """Starting and stopping a world: one loopback uvicorn server per service, and the settings for pasa-mcp.
 
+Each server runs its own event loop in its own thread, so no service's work (a search over the
+corpus, a page to render) and none of the caller's (pasa-mcp in the same process, in tests and the
+bench) delays another service reading its requests: a 429 from the world means the client came early.
+
 Typical use: `async with World.start(seed=7, papers=2000, time_scale=0.01) as world:`, then
 `Settings(**world.settings())` for the system under test, and `world.log.counts()` afterwards.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -29,7 +34,7 @@ class _Server(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
-        self.ready = anyio.Event()
+        self.ready = threading.Event()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -59,7 +64,7 @@ class World:
 
         corpus = await anyio.to_thread.run_sync(generate)
         log = RequestLog()
-        closing = anyio.Event()
+        closing = threading.Event()
         states = {
             name: ServiceState(
                 name,
@@ -76,7 +81,8 @@ class World:
         ctx = Context(corpus, config, states, log)
         sockets = [_listen(config.host, config.port + i if config.port else 0) for i in range(len(SERVICES))]
         urls = {name: f"http://{config.host}:{s.getsockname()[1]}" for name, s in zip(SERVICES, sockets, strict=True)}
-        servers = []
+        servers: list[_Server] = []
+        threads: list[threading.Thread] = []
         log_file = None if config.log_path is None else _LogFile(log, anyio.Path(config.log_path))
         try:
             async with anyio.create_task_group() as group:
@@ -105,9 +111,13 @@ class World:
                         )
                     )
                     servers.append(server)
-                    group.start_soon(server.serve, [sock])
-                for server in servers:
-                    await server.ready.wait()
+                    threads.append(threading.Thread(target=server.run, args=([sock],), name=f"world-{name}"))
+                    threads[-1].start()
+                for server, thread in zip(servers, threads, strict=True):
+                    while not server.ready.is_set():  # noqa: ASYNC110 (set by the server's own thread)
+                        if not thread.is_alive():
+                            raise RuntimeError(f"the world's {thread.name} server did not start")
+                        await anyio.sleep(0.01)
                 world = cls(config, corpus, log, urls)
                 try:
                     yield world
@@ -115,6 +125,8 @@ class World:
                     closing.set()
                     for server in servers:
                         server.should_exit = True
+                    for thread in threads:
+                        await anyio.to_thread.run_sync(thread.join)
         finally:
             for sock in sockets:
                 sock.close()
@@ -155,7 +167,9 @@ class World:
             "s2_url": f"{u['s2']}/graph/v1",
             "openalex_url": u["openalex"],
             "arxiv_interval": interval("arxiv_api"),
-            "arxiv_html_interval": max(interval("arxiv_html"), interval("ar5iv")),
+            "arxiv_html_interval": interval("arxiv_html"),
+            "arxiv_html_burst": limits["arxiv_html"].burst if "arxiv_html" in limits else 1,
+            "ar5iv_interval": interval("ar5iv"),
             "s2_interval": interval("s2"),
             "openalex_interval": interval("openalex"),
         }
@@ -187,10 +201,9 @@ class _LogFile:
                 await f.write(self.log.lines(self.written, end))
             self.written = end
 
-    async def run(self, closing: anyio.Event) -> None:
+    async def run(self, closing: threading.Event) -> None:
         while not closing.is_set():
-            with anyio.move_on_after(1.0):
-                await closing.wait()
+            await anyio.sleep(0.25)
             await self.flush()
 
 
