@@ -352,7 +352,7 @@ class DeepSearch:
     async def _failure(self, what: str, exc: Exception) -> None:
         message = f"{what}: {exc}"
         self.failures.append(message)
-        await self._emit("failure", message)
+        await self._emit("failure", message, {"error": str(exc)})
 
     async def _emit(self, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
         if self.on_event is not None:

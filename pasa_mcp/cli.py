@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -11,28 +13,36 @@ from typing import Annotated
 import anyio
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from . import __version__
 from .agent import Event, RunResult, SearchParams
 from .config import Settings, config_path
+from .errors import plain_errors
 
 app = typer.Typer(
     help="PaSa deep paper search: an LLM crawler and selector over arXiv and friends, as an MCP server and CLI.",
     add_completion=False,
+    rich_markup_mode=None,  # click's plain one-line "Error: ..." for bad options, not a wrapped box
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line in logs and pipes
 
 
 def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        err.print(f"[red]Invalid settings[/red] (env vars PASA_* or {config_path()}):\n{exc}")
-        raise typer.Exit(2) from None
+        problem = plain_errors(exc)
+    except SettingsError as exc:  # a list-valued environment variable that is not JSON
+        problem = f"{exc} (lists are JSON, e.g. PASA_CRAWLER_URLS='[\"http://host:8001/v1\"]')"
+    except tomllib.TOMLDecodeError as exc:
+        problem = f"the file is not valid TOML: {exc}"
+    err.print(f"[red]Invalid settings[/red] (env vars PASA_* or {config_path()}): {problem}", highlight=False)
+    raise typer.Exit(2)
 
 
 def _version(value: bool) -> None:
@@ -96,16 +106,48 @@ def search(
             max_papers=max_papers,
             max_seconds=max_seconds,
         )
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
+        err.print(f"[red]Invalid search parameters:[/red] {plain_errors(exc, SEARCH_OPTIONS)}")
+        raise typer.Exit(2) from None
+    except ValueError as exc:
         err.print(f"[red]Invalid search parameters:[/red] {exc}")
         raise typer.Exit(2) from None
-    result = anyio.run(_run_search, settings, question, params)
-    _print_result(result, show_all)
+    if json_out:
+        _check_writable(json_out, "--json")
+    result, errors = anyio.run(_run_search, settings, question, params)
+    _print_result(result, show_all, errors)
     if json_out:
         json_out.write_text(result.model_dump_json(indent=2), encoding="utf-8")
         out.print(f"result and tree written to {json_out}")
     if result.status == "failed":
         raise typer.Exit(1)
+
+
+# SearchParams fields and the `search` options that set them, for error messages.
+SEARCH_OPTIONS = {
+    "search_queries": "--queries",
+    "search_papers": "--papers",
+    "expand_layers": "--layers",
+    "expand_papers": "--expand",
+    "end_date": "--end-date",
+    "ensemble": "--ensemble",
+    "max_papers": "--max-papers",
+    "max_seconds": "--max-seconds",
+}
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Refuse an output file that cannot be written before minutes of work, not after."""
+    if path.is_dir():
+        problem = "is a directory"
+    elif not path.parent.is_dir():
+        problem = f"cannot be written: there is no directory {path.parent}"
+    elif not os.access(path if path.exists() else path.parent, os.W_OK):
+        problem = "cannot be written: permission denied"
+    else:
+        return
+    err.print(f"[red]{option} {path} {problem}[/red]", highlight=False)
+    raise typer.Exit(2)
 
 
 def _date_option(text: str | None) -> date | None:
@@ -115,36 +157,46 @@ def _date_option(text: str | None) -> date | None:
         raise ValueError(f"--end-date must be a date as YYYY-MM-DD, got {text!r}") from None
 
 
-async def _run_search(settings: Settings, question: str, params: SearchParams) -> RunResult:
+def search_progress(console: Console) -> Progress:
+    """One line at any width: spinner, bar and elapsed time keep their place; the counts and the
+    latest event share the rest and are cut at its end."""
+    return Progress(
+        SpinnerColumn(),
+        BarColumn(bar_width=10),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
+        console=console,
+        transient=True,
+        expand=True,
+    )
+
+
+def progress_line(event: Event) -> str:
+    c = event.counts
+    return f"{c.papers} papers · {c.scored} scored · {c.selected} selected · {c.queries} queries · {event.message}"
+
+
+async def _run_search(settings: Settings, question: str, params: SearchParams) -> tuple[RunResult, dict[str, int]]:
+    """The run, and how often each error was met (each is printed once, when first met)."""
     from .app import ModelUnavailable, open_app
 
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[counts]}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("starting", total=None, counts="")
+    errors: dict[str, int] = {}
+    with search_progress(err) as progress:
+        task = progress.add_task("starting", total=None)
 
         async def on_event(event: Event) -> None:
-            c = event.counts
-            done = c.expanded
-            progress.update(
-                task,
-                description=event.message[:60],
-                completed=done,
-                total=done + c.expansions_left or None,
-                counts=f"queries {c.queries} · papers {c.papers} · scored {c.scored} · selected {c.selected}",
-            )
+            done = event.counts.expanded
+            total = done + event.counts.expansions_left or None
+            progress.update(task, description=progress_line(event), completed=done, total=total)
             if event.kind == "failure":
-                progress.console.print(f"[yellow]warning:[/yellow] {event.message}")
+                error = event.data.get("error", event.message)
+                errors[error] = errors.get(error, 0) + 1
+                if errors[error] == 1:
+                    progress.console.print(f"[yellow]warning:[/yellow] {event.message}", highlight=False)
 
         try:
             async with open_app(settings) as pasa:
-                return await pasa.deep_search(question, params, on_event=on_event)
+                return await pasa.deep_search(question, params, on_event=on_event), errors
         except ModelUnavailable as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None
@@ -153,7 +205,7 @@ async def _run_search(settings: Settings, question: str, params: SearchParams) -
             raise typer.Exit(2) from None
 
 
-def _print_result(result: RunResult, show_all: bool) -> None:
+def _print_result(result: RunResult, show_all: bool, errors: dict[str, int]) -> None:
     shown = result.papers if show_all else result.selected
     table = Table(title=f"{len(result.selected)} selected of {len(result.papers)} papers ({result.status})")
     table.add_column("score", justify="right")
@@ -163,9 +215,20 @@ def _print_result(result: RunResult, show_all: bool) -> None:
     for p in shown:
         table.add_row(f"{p.score:.2f}", p.title, p.arxiv_id or p.key, p.found_by)
     out.print(table)
-    for failure in result.failures:
-        err.print(f"[yellow]warning:[/yellow] {failure}")
+    for failure in dict.fromkeys(result.failures):  # those that came without an event (budgets)
+        if not any(failure.endswith(error) for error in errors):
+            err.print(f"[yellow]warning:[/yellow] {failure}", highlight=False)
     c = result.counts
+    if result.status == "failed" and errors:
+        err.print(
+            f"[red]search failed:[/red] every search failed: {max(errors, key=errors.__getitem__)}", highlight=False
+        )
+    else:
+        for error, times in errors.items():
+            if times > 1:
+                err.print(
+                    f"[yellow]warning:[/yellow] {times - 1} more failed the same way ({error[:50]}…)", highlight=False
+                )
     err.print(f"{c.queries} queries, {c.searches} searches, {c.expanded} expansions in {result.seconds:.1f} s")
 
 
@@ -188,6 +251,12 @@ def evaluate(
     except (OSError, ValueError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    if not score_only:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            err.print(f"[red]--out {out_dir} cannot be a directory of runs: {exc.strerror}[/red]", highlight=False)
+            raise typer.Exit(2) from None
     if score_only:
         try:
             scores = score_trees(queries, out_dir)

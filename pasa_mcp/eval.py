@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, Field, ValidationError
 
+from .errors import plain_errors
 from .papers import title_key
 
 K_VALUES = (20, 50, 100)
@@ -51,7 +52,9 @@ def load_dataset(path: Path) -> list[EvalQuery]:
                 record = json.loads(line)
                 record["qid"] = str(record.get("qid", number))
                 queries.append(EvalQuery.model_validate(record))
-            except (json.JSONDecodeError, ValidationError, AttributeError, TypeError) as exc:
+            except ValidationError as exc:
+                raise ValueError(f"{path}:{number}: not a dataset record: {plain_errors(exc)}") from None
+            except (json.JSONDecodeError, AttributeError, TypeError) as exc:
                 raise ValueError(f"{path}:{number}: not a dataset record: {exc}") from None
     if not queries:
         raise ValueError(f"{path}: no queries in the file")

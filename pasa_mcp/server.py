@@ -12,12 +12,15 @@ from typing import Any
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
+from pydantic import ValidationError
 
 from . import __version__
 from .app import Pasa, open_app
 from .config import Settings
+from .errors import plain_errors
 from .jobs import open_jobs
 from .mcp_tools.common import AppState
 from .mcp_tools.resources import paper_json, pasa_loop, search_bibtex, search_json, search_markdown
@@ -61,6 +64,18 @@ TOOLS: list[tuple[Callable[..., Any], ToolAnnotations]] = [
 ]
 
 
+class _Server(MCPServer[AppState]):
+    """MCPServer whose argument errors say, in plain words on one line, which argument and its bound."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            raise ToolError(f"invalid arguments for {name}: {plain_errors(exc.__cause__)}") from exc.__cause__
+
+
 def build_server(
     settings: Settings | None = None,
     *,
@@ -84,7 +99,7 @@ def build_server(
             "token_verifier": SharedToken(token),
             "auth": AuthSettings(issuer_url="http://localhost", resource_server_url=None),
         }
-    server: MCPServer[AppState] = MCPServer(
+    server = _Server(
         "pasa", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING", **auth
     )
     for fn, hints in TOOLS:

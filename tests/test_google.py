@@ -132,7 +132,9 @@ async def test_a_rejected_key_is_reported_without_the_key() -> None:
     async with google(web) as source:
         with pytest.raises(SourceRejected) as caught:
             await source.search("graphs", limit=10, before=None)
-    assert "Google (serper.dev) rejected the request: HTTP 403" in str(caught.value)
+    assert str(caught.value) == (
+        "Google (serper.dev) rejected the request: HTTP 403 (the API key was refused: check SERPER_API_KEY)"
+    )
     assert KEY not in str(caught.value) and KEY not in repr(caught.value.args)
 
 

@@ -404,18 +404,18 @@ async def test_step_tools_run_the_pasa_loop_one_step_at_a_time(pasa: Pasa) -> No
 
 
 BAD_CALLS = [
-    ("paper_search", {"question": ""}, "question\n  String should have at least 1 character"),
+    ("paper_search", {"question": ""}, "invalid arguments for paper_search: question must not be empty"),
     ("paper_search", {"question": "   "}, "the research question is empty"),
-    ("paper_search", {"question": "q", "expand_layers": 9}, "expand_layers\n  Input should be less than or equal to 5"),
-    ("paper_search", {"question": "q", "end_date": "last year"}, "end_date\n  Input should be a valid date"),
-    ("paper_search", {"question": "q", "sources": ["bing"]}, "sources.0\n  Input should be 'google', 'arxiv'"),
+    ("paper_search", {"question": "q", "expand_layers": 9}, "expand_layers must be at most 5, got 9"),
+    ("paper_search", {"question": "q", "end_date": "last year"}, "end_date must be a valid date"),
+    ("paper_search", {"question": "q", "sources": ["bing"]}, "sources[0] must be one of 'google', 'arxiv'"),
     ("paper_search", {"question": "q", "sources": ["google"]}, "the google source needs a serper.dev key"),
     ("paper_search_status", {"search_id": "nope"}, "no deep search with id 'nope'"),
-    ("paper_search_status", {"search_id": "x", "limit": 0}, "limit\n  Input should be greater than or equal to 1"),
-    ("paper_search_cancel", {}, "search_id\n  Field required"),
+    ("paper_search_status", {"search_id": "x", "limit": 0}, "limit must be at least 1, got 0"),
+    ("paper_search_cancel", {}, "invalid arguments for paper_search_cancel: search_id is required"),
     ("paper_search_cancel", {"search_id": "nope"}, "no deep search with id 'nope'"),
-    ("generate_queries", {"question": "q", "count": 0}, "count\n  Input should be greater than or equal to 1"),
-    ("find_papers", {"queries": []}, "queries\n  List should have at least 1 item"),
+    ("generate_queries", {"question": "q", "count": 0}, "count must be at least 1, got 0"),
+    ("find_papers", {"queries": []}, "queries must not be empty"),
     ("find_papers", {"queries": ["q"], "sources": ["google"]}, "SERPER_API_KEY"),
     ("get_paper", {"paper": "arxiv:2401.99999"}, "paper not found: 'arxiv:2401.99999'"),
     ("get_paper", {"paper": "An Unknown Title"}, "paper not found: 'An Unknown Title'"),
@@ -423,7 +423,7 @@ BAD_CALLS = [
     ("get_paper", {"paper": "arxiv:9999.1"}, "not a paper id, arXiv id or URL, DOI or title: 'arxiv:9999.1'"),
     ("expand_citations", {"paper": "q"}, "give either sections (names from get_paper) or a question"),
     ("expand_citations", {"paper": "PAPER", "sections": ["9 Nope"]}, "has no section '9 Nope'; its sections: 1 Intro"),
-    ("score_paper", {"question": "q", "papers": []}, "papers\n  List should have at least 1 item"),
+    ("score_paper", {"question": "q", "papers": []}, "papers must not be empty"),
     ("score_paper", {"question": "q", "papers": ["doi:10.1/none"]}, "paper not found: 'doi:10.1/none'"),
     ("no_such_tool", {}, "Unknown tool: no_such_tool"),
 ]
@@ -438,6 +438,7 @@ async def test_bad_arguments_to_every_tool_are_clear_errors_and_the_server_keeps
             arguments = {k: known if v == "PAPER" else v for k, v in arguments.items()}
             result = await client.call_tool(tool, arguments)
             assert expected in error_text(result), (tool, arguments)
+            assert "\n" not in error_text(result) and "pydantic" not in error_text(result), error_text(result)
         assert {tool for tool, _, _ in BAD_CALLS} >= TOOLS
         assert data(await client.call_tool("get_paper", {"paper": known}))["id"] == known
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 from ..config import Settings
-from ..net import Net
+from ..net import Net, SourceRejected
 from ..papers import Paper, normalize_arxiv_id
 from .arxiv import ArxivAPI
 
@@ -48,14 +48,19 @@ class GoogleSearch:
             raise ValueError("Google search needs a serper.dev API key (set SERPER_API_KEY)")
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        answer = await self.net.request(
-            "google",
-            "POST",
-            self.url,
-            headers={"X-API-KEY": self._key.get_secret_value()},
-            json={"q": serper_query(query, before), "num": limit},
-            parse=lambda response: response.json(),
-        )
+        try:
+            answer = await self.net.request(
+                "google",
+                "POST",
+                self.url,
+                headers={"X-API-KEY": self._key.get_secret_value()},
+                json={"q": serper_query(query, before), "num": limit},
+                parse=lambda response: response.json(),
+            )
+        except SourceRejected as exc:
+            if exc.status not in (401, 403):
+                raise
+            raise SourceRejected(exc.host, exc.status, "(the API key was refused: check SERPER_API_KEY)") from None
         ids = arxiv_ids(answer)[:limit]
         found = await self.arxiv.papers(ids, gather=True) if ids else {}  # one request for all the searches
         return [found[i].model_copy(update={"sources": ["google", *found[i].sources]}) for i in ids if i in found]
