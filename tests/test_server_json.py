@@ -48,7 +48,15 @@ NOT_DECLARED = {
         "the services' addresses: changed only to point at the simulated web (tools/world)",
     ),
     **dict.fromkeys(
-        ["arxiv_interval", "arxiv_html_interval", "s2_interval", "openalex_interval", "serper_concurrency"],
+        [
+            "arxiv_interval",
+            "arxiv_html_interval",
+            "arxiv_html_burst",
+            "ar5iv_interval",
+            "s2_interval",
+            "openalex_interval",
+        ]
+        + ["serper_concurrency"],
         "pacing that the services' terms set, not a user's choice",
     ),
     "http_token": "only for `serve --http`; the registry package runs stdio",
