@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     selector_batch: int = Field(16, ge=1, description="selector prompts per completions request")
     model_timeout: float = Field(120.0, gt=0)
     model_concurrency: int = Field(8, ge=1, description="requests in flight per model base URL")
+    # explicit: every sampling parameter sent (deterministic greedy); checkpoint: only what the reference
+    # implementation sent, so the server applies the checkpoint's generation_config.json (pasa backends).
+    model_sampling: Literal["explicit", "checkpoint"] = "explicit"
 
     # Search sources. None means: google (serper) when its key is set, else arxiv.
     search_sources: list[Literal["google", "arxiv", "semantic_scholar", "openalex"]] | None = None

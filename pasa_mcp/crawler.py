@@ -76,7 +76,7 @@ class PasaCrawler:
 
     def __init__(self, client: ModelClient) -> None:
         self.client = client
-        self.name = f"pasa:{client.model}"
+        self.name = f"pasa:{client.model}{client.mode_suffix}"
 
     async def queries(self, user_query: str, *, limit: int, sample: bool = False) -> list[str]:
         """Greedy by default; `sample=True` is one run of the paper's sampled ensemble."""

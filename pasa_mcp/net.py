@@ -29,8 +29,9 @@ MAX_RETRY_AFTER = 120.0  # seconds: a longer demand fails the request instead of
 class SourceUnavailable(Exception):
     """A host failed every attempt; the message names it and the last failure, never a secret."""
 
-    def __init__(self, host: str, attempts: int, last: str) -> None:
+    def __init__(self, host: str, attempts: int, last: str, detail: str = "") -> None:
         self.host, self.attempts, self.last = host, attempts, last
+        self.detail = detail  # the last error answer's body (shortened), for callers that read servers' messages
         super().__init__(f"{host} unavailable: {attempts - 1} retries, last {last}")
 
 
@@ -38,14 +39,14 @@ class SourceRejected(Exception):
     """A host answered a request with a client error (4xx other than 429): retrying would not help."""
 
     def __init__(self, host: str, status: int, detail: str) -> None:
-        self.host, self.status = host, status
+        self.host, self.status, self.detail = host, status, detail
         super().__init__(f"{host} rejected the request: HTTP {status} {detail}".strip())
 
 
 class _Retryable(Exception):
-    def __init__(self, last: str, retry_after: float | None = None) -> None:
+    def __init__(self, last: str, retry_after: float | None = None, detail: str = "") -> None:
         super().__init__(last)
-        self.last, self.retry_after = last, retry_after
+        self.last, self.retry_after, self.detail = last, retry_after, detail
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -111,7 +112,7 @@ class Host:
                         self.name, 1, f"HTTP {response.status_code} with Retry-After {retry_after:.0f} s"
                     )
                 self.pause(retry_after)
-            raise _Retryable(f"HTTP {response.status_code}", retry_after)
+            raise _Retryable(f"HTTP {response.status_code}", retry_after, _short(response.text))
         if response.status_code >= 400:
             raise SourceRejected(self.name, response.status_code, _short(response.text))
         return response
@@ -164,7 +165,7 @@ class Host:
                     except ValueError as exc:
                         raise _Retryable(f"malformed answer ({_short(str(exc), 80)})") from exc
         except _Retryable as exc:
-            raise SourceUnavailable(self.name, attempts, exc.last) from None
+            raise SourceUnavailable(self.name, attempts, exc.last, exc.detail) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -64,7 +64,7 @@ class PasaSelector:
         if batch < 1:
             raise ValueError(f"selector batch must be at least 1, got {batch}")
         self.client, self.batch = client, batch
-        self.name = f"pasa:{client.model}"
+        self.name = f"pasa:{client.model}{client.mode_suffix}"
 
     async def score(self, user_query: str, papers: Sequence[Paper]) -> list[float]:
         """P(True) per paper, in order: batches of `batch` prompts, all requests in flight together."""

@@ -45,8 +45,8 @@ def test_no_model_running_says_where_and_what_to_do(monkeypatch: pytest.MonkeyPa
     result = runner.invoke(app, ["search", "value-based methods for non-stationary RL"])
     assert result.exit_code == 1
     text = " ".join(result.output.split())
-    assert f"crawler model unavailable at http://127.0.0.1:{port}/v1" in text
-    assert "models/serve.sh crawler" in text and "PASA_CRAWLER_URLS" in text
+    assert f"crawler model not running at http://127.0.0.1:{port}/v1" in text
+    assert "pasa-mcp models serve crawler" in text and "PASA_CRAWLER_URLS" in text and "pasa-mcp doctor" in text
 
 
 def test_a_bad_dataset_line_is_named(tmp_path: Path) -> None:

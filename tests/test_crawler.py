@@ -41,6 +41,8 @@ class FakeChat:
         self.bodies: list[dict[str, Any]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/version":  # vLLM says what it is
+            return httpx.Response(200, json={"version": "0.11.0"})
         assert request.url.path == "/v1/chat/completions"
         self.bodies.append(json.loads(request.content))
         message = {"role": "assistant", "content": self.answers.pop(0)}

@@ -12,7 +12,7 @@ import pytest
 
 from pasa_mcp.agent import DeepSearch, SearchParams
 from pasa_mcp.jobs import INTERRUPTED, SHUTDOWN, Jobs, JobsBusy, OnEvent, Snapshot, UnknownSearch, open_jobs
-from pasa_mcp.llm import ModelUnavailable
+from pasa_mcp.llm import ModelNotRunning
 from pasa_mcp.store import Store
 from tests.fakes import Calls, FakeCrawler, FakeFullText, FakeResolver, FakeSelector, FakeSource, title
 
@@ -246,7 +246,7 @@ async def test_shutting_down_records_running_searches_as_cancelled(store_path: P
 
 class DownCrawler(FakeCrawler):
     async def queries(self, user_query: str, *, limit: int, sample: bool = False) -> list[str]:
-        raise ModelUnavailable("crawler", [("http://127.0.0.1:8001/v1", "ConnectError after 5 retries")])
+        raise ModelNotRunning("crawler", [("http://127.0.0.1:8001/v1", "ConnectError after 5 retries")])
 
 
 @pytest.mark.anyio
@@ -257,7 +257,7 @@ async def test_a_search_that_fails_is_recorded_with_its_message_and_jobs_keep_wo
         with anyio.fail_after(5):
             snap = await jobs.wait(failed, 60)
         assert snap.status == "failed"
-        assert snap.error is not None and "crawler model unavailable at http://127.0.0.1:8001/v1" in snap.error
+        assert snap.error is not None and "crawler model not running at http://127.0.0.1:8001/v1" in snap.error
         assert jobs.store.get_run(failed)["status"] == "failed"
 
         fine = await jobs.start(maker(jobs, calls))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import logging
 import math
@@ -81,9 +82,26 @@ class Recorder:
         return [json.loads(r.content) for r in self.requests if r.url.path == path]
 
 
+PROBES = ("/version", "/props", "/api/version", "/openapi.json")
+
+
+def no_probes(handler: Handler) -> Handler:
+    """`handler` behind a server that has none of the engine probes' endpoints (an unknown OpenAI-compatible one)."""
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path in PROBES:
+            if handler is unreachable:
+                unreachable(request)
+            return httpx.Response(404, json={"detail": "Not Found"})
+        response = handler(request)
+        return await response if inspect.isawaitable(response) else response
+
+    return answer
+
+
 def client_for(handler: Handler, *, settings: Settings | None = None, **kwargs: Any) -> tuple[ModelClient, Net]:
     settings = settings or Settings()
-    net = Net(settings, transport=httpx.MockTransport(handler))
+    net = Net(settings, transport=httpx.MockTransport(no_probes(handler)))
     options: dict[str, Any] = {"role": "selector", "model": "pasa-7b-selector", "urls": [URL]} | kwargs
     return ModelClient(net, timeout=settings.model_timeout, **options), net
 
@@ -413,7 +431,7 @@ async def test_a_503_is_retried_then_succeeds() -> None:
     client, net = client_for(lambda r: next(answers), role="crawler", model="m")
     choice = await client.chat([{"role": "user", "content": "x"}], Sampling(0, 1, 5))
     assert choice["message"]["content"] == "ok"
-    assert net.request_counts() == {f"crawler model at {URL}": 2}
+    assert net.request_counts()[f"crawler model at {URL}"] == 2
 
 
 def unreachable(request: httpx.Request) -> httpx.Response:
@@ -429,7 +447,8 @@ async def test_an_unreachable_endpoint_names_the_url_and_the_way_out(caplog: pyt
         await client.judge(["p"])
     message = str(caught.value)
     assert "http://127.0.0.1:8002/v1 (ConnectError" in message
-    assert "models/serve.sh selector" in message and "models/README.md" in message
+    assert message.startswith("selector model not running at")
+    assert "pasa-mcp models serve selector" in message and "pasa-mcp doctor" in message
     assert "PASA_SELECTOR_URLS" in message and "PASA_SELECTOR_BACKEND=general" in message
     for secret in ("sk-secret", "hunter2"):
         assert secret not in message and secret not in repr(caught.value) and secret not in caplog.text
@@ -447,7 +466,7 @@ async def test_a_dead_replica_hands_its_requests_to_the_others() -> None:
         assert (await client.chat([{"role": "user", "content": "x"}], Sampling(0, 1, 5)))["message"]["content"] == "ok"
 
     client, _ = client_for(unreachable, settings=Settings(http_retries=0), role="crawler", model="m", urls=urls)
-    with pytest.raises(ModelUnavailable, match=r"http://dead:8001/v1 .*; http://alive:8001/v1 .*serve.sh crawler"):
+    with pytest.raises(ModelUnavailable, match=r"not running at http://dead:8001/v1 .*; http://alive:8001/v1 .*models serve crawler"):
         await client.chat([{"role": "user", "content": "x"}], Sampling(0, 1, 5))
 
 

@@ -50,6 +50,8 @@ class FakeVLLM:
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/tokenize":
             return httpx.Response(200, json={"count": 1, "max_model_len": 8192, "tokens": [TRUE_ID]})
+        if request.url.path == "/version":  # vLLM says what it is
+            return httpx.Response(200, json={"version": "0.11.0"})
         body = json.loads(request.content)
         self.bodies.append(body)
         self.prompts.append(body["prompt"])
@@ -235,5 +237,5 @@ async def test_a_failing_batch_raises_the_model_error_itself() -> None:
 
     net = Net(Settings(http_retries=0), transport=httpx.MockTransport(unreachable))
     client = ModelClient(net, role="selector", model="pasa-7b-selector", urls=["http://127.0.0.1:8002/v1"])
-    with pytest.raises(ModelUnavailable, match="models/serve.sh selector"):
+    with pytest.raises(ModelUnavailable, match="selector model not running.*models serve selector"):
         await PasaSelector(client, batch=1).score(QUERY, [paper(1), paper(2), paper(3)])

@@ -453,14 +453,15 @@ async def test_without_a_model_the_model_tools_say_where_and_the_others_keep_wor
         with anyio.fail_after(10):
             failed = error_text(await client.call_tool("paper_search", {"question": QUESTION, "wait_seconds": 20}))
         assert re.match(
-            r"Error executing tool paper_search: deep search [0-9a-f]{12} failed: crawler model unavailable", failed
+            r"Error executing tool paper_search: deep search [0-9a-f]{12} failed: crawler model not running", failed
         )
         for text in (failed, error_text(await client.call_tool("generate_queries", {"question": QUESTION}))):
-            assert f"unavailable at {url} (ConnectError)" in text
-            assert "models/serve.sh crawler" in text and "PASA_CRAWLER_URLS" in text
+            assert f"not running at {url} (ConnectError)" in text
+            assert "pasa-mcp models serve crawler" in text and "PASA_CRAWLER_URLS" in text
+            assert "pasa-mcp doctor" in text
 
         found = data(await client.call_tool("find_papers", {"queries": ["q1"]}))
         ids = [p["id"] for p in found["papers"][:2]]
         scored = error_text(await client.call_tool("score_paper", {"question": QUESTION, "papers": ids}))
-        assert f"selector model unavailable at {url}" in scored and "PASA_SELECTOR_URLS" in scored
+        assert f"selector model not running at {url}" in scored and "PASA_SELECTOR_URLS" in scored
         assert data(await client.call_tool("get_paper", {"paper": ids[0]}))["sections"]
