@@ -21,6 +21,7 @@ from rich.table import Column, Table
 from . import __version__
 from .agent import Event, RunResult, SearchParams
 from .config import Settings, config_path
+from .doctor import doctor
 from .errors import plain_errors
 
 app = typer.Typer(
@@ -230,6 +231,9 @@ def _print_result(result: RunResult, show_all: bool, errors: dict[str, int]) -> 
                     f"[yellow]warning:[/yellow] {times - 1} more failed the same way ({error[:50]}…)", highlight=False
                 )
     err.print(f"{c.queries} queries, {c.searches} searches, {c.expanded} expansions in {result.seconds:.1f} s")
+
+
+app.command()(doctor)
 
 
 @app.command("eval")
