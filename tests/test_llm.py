@@ -466,7 +466,8 @@ async def test_a_dead_replica_hands_its_requests_to_the_others() -> None:
         assert (await client.chat([{"role": "user", "content": "x"}], Sampling(0, 1, 5)))["message"]["content"] == "ok"
 
     client, _ = client_for(unreachable, settings=Settings(http_retries=0), role="crawler", model="m", urls=urls)
-    with pytest.raises(ModelUnavailable, match=r"not running at http://dead:8001/v1 .*; http://alive:8001/v1 .*models serve crawler"):
+    expected = r"not running at http://dead:8001/v1 .*; http://alive:8001/v1 .*models serve crawler"
+    with pytest.raises(ModelUnavailable, match=expected):
         await client.chat([{"role": "user", "content": "x"}], Sampling(0, 1, 5))
 
 
