@@ -23,6 +23,7 @@ from .agent import Event, RunResult, SearchParams
 from .config import Settings, config_path
 from .doctor import doctor
 from .errors import plain_errors
+from .models_cli import app as models_app
 
 app = typer.Typer(
     help="PaSa deep paper search: an LLM crawler and selector over arXiv and friends, as an MCP server and CLI.",
@@ -234,6 +235,7 @@ def _print_result(result: RunResult, show_all: bool, errors: dict[str, int]) -> 
 
 
 app.command()(doctor)
+app.add_typer(models_app, name="models")
 
 
 @app.command("eval")

@@ -10,13 +10,14 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from platformdirs import user_cache_dir, user_config_dir
+from platformdirs import user_cache_dir, user_config_dir, user_data_dir
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 APP = "pasa-mcp"
 DEFAULT_STORE = Path(user_cache_dir(APP)) / "pasa.sqlite3"
 DEFAULT_CONFIG = Path(user_config_dir(APP)) / "config.toml"
+DEFAULT_WEIGHTS = Path(user_data_dir(APP)) / "weights"
 
 
 def config_path() -> Path:
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     # explicit: every sampling parameter sent (deterministic greedy); checkpoint: only what the reference
     # implementation sent, so the server applies the checkpoint's generation_config.json (pasa backends).
     model_sampling: Literal["explicit", "checkpoint"] = "explicit"
+    weights_dir: Path = Field(DEFAULT_WEIGHTS, description="checkpoints for `pasa-mcp models serve`")
 
     # Search sources. None means: google (serper) when its key is set, else arxiv.
     search_sources: list[Literal["google", "arxiv", "semantic_scholar", "openalex"]] | None = None
