@@ -109,7 +109,7 @@ async def check_sources(settings: Settings, net: Net) -> list[Check]:
         part = f"source {name}"
         try:
             found = await made[name]().search("attention", limit=1, before=None)
-            checks.append(Check(part, True, f"answered a search ({len(found)} paper)"))
+            checks.append(Check(part, True, f"answered a one-result search ({len(found)} found)"))
         except SourceRejected as exc:
             fix = f"check {keys[name]}" if exc.status in (401, 403) and name in keys else "check its URL setting"
             checks.append(Check(part, False, str(exc), fix))
