@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 from .config import Settings
 from .net import SourceRejected, SourceUnavailable
 from .papers import Paper, Reference, SectionMap
-from .resolve import Layer, Member
+from .resolve import SEARCHES, Layer, Member
 from .selector import score_cached
 from .sources import SearchSource, cached_search
 from .store import Store
@@ -199,10 +199,10 @@ class DeepSearch:
     async def _search_and_expand(self) -> None:
         queries = await self._queries()
         layer: list[_Node] = []
-        lookup = Layer()
+        lookup, metadata = Layer(), Layer()
         async with anyio.create_task_group() as tg:
             for query in queries:
-                tg.start_soon(self._search, query, layer, lookup.member())
+                tg.start_soon(self._search, query, layer, lookup.member(), metadata.member())
         for _ in range(1, self.params.expand_layers):
             ranked = sorted(layer, key=lambda n: n.score, reverse=True)[: self.params.expand_papers]
             layer = []
@@ -223,13 +223,19 @@ class DeepSearch:
         await self._emit("queries", f"{len(queries)} search queries", {"queries": queries})
         return queries
 
-    async def _search(self, query: str, next_layer: list[_Node], member: Member) -> None:
+    async def _search(self, query: str, next_layer: list[_Node], member: Member, metadata: Member) -> None:
         """One query through every source; new papers are scored, then expanded (depth 0 expands all).
 
-        The search is a `member` of the first layer's lookup until its expansions have joined it.
+        The search is a `member` of the first layer's lookup until its expansions have joined it, and
+        a member of the searches' `metadata` lookup until its sources have answered.
         """
         try:
-            nodes = await self._searched(query)
+            # Under a concurrency bound a search holding a slot must not wait for one that has none.
+            token = SEARCHES.set(metadata if self._slots is None else None)
+            try:
+                nodes = await self._searched(query, metadata)
+            finally:
+                SEARCHES.reset(token)
             if self.params.expand_layers == 0:
                 return
             self.counts.expansions_left += len(nodes)
@@ -238,9 +244,10 @@ class DeepSearch:
                     tg.start_soon(self._expand, node, next_layer, member.layer.member())
                 member.done()
         finally:
+            metadata.done()
             member.done()
 
-    async def _searched(self, query: str) -> list[_Node]:
+    async def _searched(self, query: str, metadata: Member) -> list[_Node]:
         results: list[list[Paper]] = [[] for _ in self.sources]
 
         async def search(i: int, source: SearchSource) -> None:
@@ -259,9 +266,12 @@ class DeepSearch:
             self.counts.searches += 1
 
         async with self._slot():
-            async with anyio.create_task_group() as tg:
-                for i, source in enumerate(self.sources):
-                    tg.start_soon(search, i, source)
+            try:
+                async with anyio.create_task_group() as tg:
+                    for i, source in enumerate(self.sources):
+                        tg.start_soon(search, i, source)
+            finally:
+                metadata.done()
             found = [paper for papers in results for paper in papers]
             nodes = self._admit(found, depth=0, source=f"search: {query}", parent=None)
             self._roots.setdefault(query, []).extend(nodes)

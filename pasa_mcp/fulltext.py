@@ -362,11 +362,11 @@ class FullText:
     """Section maps of papers: the store first, then arXiv's HTML or ar5iv, then reference lists.
 
     Host choice per paper: a host known to have the page (or known not to) is tried first (or not at
-    all); otherwise to whichever host would serve it sooner (requests waiting for the host times its
-    interval; arXiv's HTML costs one more request without the version, for the redirect), which
-    spreads first tries over both; on a tie, papers older than HTML_SINCE go to ar5iv first, which
-    converted the older papers, and the others to arXiv's HTML. arXiv's HTML is fetched at /html/IDvN
-    when the version is known.
+    all); otherwise to the host expected to give the page soonest: the requests waiting for it times
+    its interval (arXiv's HTML takes one more without the version, for the redirect), divided by the
+    share of pages it has had so far in this process. That spreads first tries over both. On a tie,
+    papers older than HTML_SINCE go to ar5iv first, which converted the older papers, and the others
+    to arXiv's HTML. arXiv's HTML is fetched at /html/IDvN when the version is known.
     """
 
     def __init__(
@@ -383,6 +383,7 @@ class FullText:
             "ar5iv": settings.ar5iv_interval,
         }
         self._waiting: dict[Origin, int] = dict.fromkeys(self._bases, 0)  # fetches queued or in flight
+        self._tries: dict[Origin, list[int]] = {host: [1, 2] for host in self._bases}  # [pages found, asked] (+1, +2)
         # arXiv id -> host -> has its page, learnt in this process. A paper no host has is forgotten:
         # the store remembers "no full text" (for NO_FULL_TEXT_TTL) instead.
         self._where: dict[str, dict[Origin, bool]] = {}
@@ -418,7 +419,8 @@ class FullText:
 
         def cost(host: Origin) -> tuple[float, bool]:
             hops = 2 if host == "arxiv_html" and not paper.arxiv_version else 1
-            return (self._waiting[host] + hops) * self._intervals[host], (host == "ar5iv") != old
+            found, asked = self._tries[host]
+            return (self._waiting[host] + hops) * self._intervals[host] * asked / found, (host == "ar5iv") != old
 
         return sorted(hosts, key=cost)
 
@@ -436,6 +438,8 @@ class FullText:
             finally:
                 self._waiting[host] -= 1
             where[host] = html is not None
+            self._tries[host][0] += html is not None
+            self._tries[host][1] += 1
             # Parsing a 2.5 MB page takes tens of milliseconds: keep it off the event loop.
             if html is not None and (found := await anyio.to_thread.run_sync(_parse_latexml, html, host)):
                 return found

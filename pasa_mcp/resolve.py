@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -47,6 +48,9 @@ FTS_CANDIDATES = 10  # best-ranked rows per query that the fuzzy rule then check
 
 
 Fetch = Callable[[list[str]], Awaitable[dict[str, Paper]]]  # arXiv ids -> papers (ArxivAPI.papers)
+# Set by a deep search around each of its searches: their arXiv metadata lookups (Google's results)
+# share one request, sent once every search has asked or finished without asking (a `Layer`).
+SEARCHES: ContextVar[Member | None] = ContextVar("pasa_searches", default=None)
 
 
 class DoiLookup(Protocol):
@@ -114,7 +118,7 @@ class Layer:
 
     def __init__(self) -> None:
         self._open = 0
-        self._ids: set[str] = set()
+        self._ids: dict[str, None] = {}  # in the order asked
         self._ready = anyio.Event()
         self._turn = anyio.Lock()
         self._found: dict[str, Paper] | None = None
@@ -129,12 +133,12 @@ class Layer:
         if self._open == 0:
             self._ready.set()
 
-    async def _answer(self, ids: set[str], fetch: Fetch) -> dict[str, Paper]:
+    async def _answer(self, ids: list[str], fetch: Fetch) -> dict[str, Paper]:
         await self._ready.wait()
         async with self._turn:  # the first member to wake sends the lookup for all
             if self._found is None and self._error is None:
                 try:
-                    self._found = await fetch(sorted(self._ids))
+                    self._found = await fetch(list(self._ids))
                 except Exception as exc:
                     self._error = exc
         if self._error is not None:
@@ -144,7 +148,7 @@ class Layer:
 
 
 class Member:
-    """One expansion's place in a `Layer`."""
+    """One expansion's (or search's) place in a `Layer`."""
 
     def __init__(self, layer: Layer) -> None:
         self.layer, self._done = layer, False
@@ -155,11 +159,12 @@ class Member:
             self._done = True
             self.layer._leave()
 
-    async def arxiv_papers(self, ids: set[str], fetch: Fetch) -> dict[str, Paper]:
+    async def arxiv_papers(self, ids: Iterable[str], fetch: Fetch) -> dict[str, Paper]:
         """`fetch`'s papers for `ids`, from the layer's one lookup (a second ask goes out on its own)."""
+        ids = list(ids)
         if self._done:
-            return await fetch(sorted(ids))
-        self.layer._ids |= ids
+            return await fetch(ids)
+        self.layer._ids.update(dict.fromkeys(ids))
         self.done()
         return await self.layer._answer(ids, fetch)
 
@@ -242,7 +247,7 @@ class Resolver:
                     member.done()  # nothing to ask: the layer need not wait for this call's DOIs and titles
                 return
             fetch = self.arxiv.papers
-            fetched = await (member.arxiv_papers(arxiv_ids, fetch) if member else fetch(sorted(arxiv_ids)))
+            fetched = await (member.arxiv_papers(sorted(arxiv_ids), fetch) if member else fetch(sorted(arxiv_ids)))
             for paper in await self.store.call(self.store.upsert_papers, fetched.values()):
                 found[paper.key] = paper
             misses.update(f"arxiv:{i}" for i in arxiv_ids if i not in fetched)

@@ -17,6 +17,7 @@ from conftest import fixture_json, fixture_text
 
 from pasa_mcp.config import Settings
 from pasa_mcp.net import Net, SourceRejected
+from pasa_mcp.resolve import SEARCHES, Layer, Member
 from pasa_mcp.sources.arxiv import (
     EMPTY_RETRIES,
     MAX_QUERY_CHARS,
@@ -217,29 +218,31 @@ async def test_250_ids_take_three_requests_of_at_most_100() -> None:
     assert found["2101.00001"].published == date(2021, 1, 4)
 
 
-async def test_searches_gathering_their_ids_share_one_request() -> None:
+async def test_the_searches_of_a_deep_search_share_one_metadata_request() -> None:
     sent: list[list[str]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         sent.append(request.url.params["id_list"].split(","))
         return atom(feed([made_up_entry(i, f"Paper {i}") for i in sent[-1]]))
 
-    settings = Settings(arxiv_api_url=API, arxiv_interval=1.0)  # gathers 0.3 s
-    net = Net(settings.model_copy(update={"arxiv_interval": 0}), httpx.MockTransport(handler))
-    api = ArxivAPI(net, settings)
+    searches = Layer()
+    first, second, cached = searches.member(), searches.member(), searches.member()
     found: list[dict] = []
 
-    async def ask(ids: list[str], gather: bool) -> None:
-        found.append(await api.papers(ids, gather=gather))
+    async def search(member: Member, ids: list[str]) -> None:
+        SEARCHES.set(member)  # as the agent does around each search (a task's own context)
+        found.append(await api.papers(ids, gather=True))
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(ask, ["2101.00001", "2101.00002"], True)
-        await anyio.sleep(0.1)
-        tg.start_soon(ask, ["2101.00003"], True)
-    await ask(["2101.00004"], False)  # alone and in no hurry to share: sent at once
-    await net.aclose()
+    async with arxiv_api(handler) as api:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(search, first, ["2101.00001", "2101.00002"])
+            tg.start_soon(search, second, ["2101.00003"])
+            await anyio.wait_all_tasks_blocked()
+            assert sent == []  # the third search is still out
+            cached.done()  # ... and answered from the store without asking
+        await api.papers(["2101.00004"], gather=True)  # outside a deep search: sent at once
     assert sent == [["2101.00001", "2101.00002", "2101.00003"], ["2101.00004"]]
-    assert sorted(len(f) for f in found) == [1, 1, 2]
+    assert sorted(len(f) for f in found) == [1, 2]
 
 
 async def test_spurious_empty_feed_is_retried() -> None:

@@ -8,9 +8,8 @@ Retry-After honoured), and the standard library's ElementTree parses the feed (e
 external entities and refuses entity expansion bombs).
 
 At 3 s a request, arXiv's cost is the number of requests: id and title lookups of concurrent callers
-are merged into full requests by a `Coalescer`. A deep search's searches return within a second of
-each other, so their metadata lookups wait GATHER_SHARE of the interval for one another and go out as
-one request (a layer's cited ids are gathered by `resolve.Layer` instead).
+are merged into full requests by a `Coalescer`. The metadata lookups of a deep search's searches
+share one request (`resolve.SEARCHES`), as the cited ids of each layer do (`resolve.Layer`).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ import anyio
 from ..config import Settings
 from ..net import Net, SourceRejected
 from ..papers import Paper, normalize_arxiv_id
-from ..resolve import best_match, normalize_title
+from ..resolve import SEARCHES, best_match, normalize_title
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _ARXIV = "{http://arxiv.org/schemas/atom}"
@@ -39,7 +38,6 @@ TITLES_PER_QUERY = 40  # titles OR-ed into one title search (200 titles: 5 reque
 RESULTS_PER_TITLE = 4  # max_results per title in a batch: room for near-namesakes ranked above the paper
 MAX_QUERY_CHARS = 4000  # URL-encoded search_query; the whole URL stays well under common 8 KB limits
 TITLE_WORDS = 16  # a long title's phrase is cut to its first words: still a contiguous phrase of it
-GATHER_SHARE = 0.3  # of the API interval: how long a search's id lookup waits for other searches' ids
 _VERSION = re.compile(r"v(\d+)$")  # an entry's id ends with the version it describes
 _STOP = frozenset("a an and are as at by for from in is of on or the to with".split())
 
@@ -129,7 +127,6 @@ def title_batches(phrases: list[str]) -> list[list[str]]:
 @dataclass(eq=False)
 class _Lookup(Generic[T]):
     left: dict[str, None]  # keys not answered yet, in the caller's order
-    due: float  # anyio time before which no request is sent for these keys (waiting for company)
     found: dict[str, T | None] = field(default_factory=dict)
     error: Exception | None = None
 
@@ -139,9 +136,8 @@ class Coalescer(Generic[T]):
 
     Callers take turns; whoever holds the turn sends the oldest waiting keys (its own and other
     callers'), as many as `take` puts in one request. Keys that arrive while a request waits for
-    arXiv's pacer ride in the next one. A caller may `linger`: the request that carries its keys waits
-    that long after it asked, so that callers arriving just after it share the request. A failed
-    request fails every caller whose keys it carried; a cancelled caller withdraws its keys.
+    arXiv's pacer ride in the next one. A failed request fails every caller whose keys it carried;
+    a cancelled caller withdraws its keys.
     """
 
     def __init__(
@@ -151,9 +147,9 @@ class Coalescer(Generic[T]):
         self._waiting: dict[str, list[_Lookup[T]]] = {}  # key -> callers waiting for it, oldest key first
         self._turn = anyio.Lock()
 
-    async def get(self, keys: Iterable[str], linger: float = 0.0) -> dict[str, T | None]:
+    async def get(self, keys: Iterable[str]) -> dict[str, T | None]:
         """`fetch`'s answer for each key (None where it had none)."""
-        lookup: _Lookup[T] = _Lookup(dict.fromkeys(keys), anyio.current_time() + linger)
+        lookup: _Lookup[T] = _Lookup(dict.fromkeys(keys))
         for key in lookup.left:
             self._waiting.setdefault(key, []).append(lookup)
         try:
@@ -172,10 +168,6 @@ class Coalescer(Generic[T]):
         return lookup.found
 
     async def _send(self) -> None:
-        due = min(lookup.due for waiting in self._waiting.values() for lookup in waiting)
-        await anyio.sleep(max(0.0, due - anyio.current_time()))
-        if not self._waiting:  # every caller withdrew meanwhile
-            return
         batch = self._take(list(self._waiting))
         try:
             found = await self._fetch(batch)
@@ -198,7 +190,6 @@ class ArxivAPI:
     def __init__(self, net: Net, settings: Settings) -> None:
         self.net = net
         self.url = settings.arxiv_api_url
-        self.gather = GATHER_SHARE * settings.arxiv_interval
         self._ids = Coalescer(self._fetch_ids, lambda ids: ids[:ID_BATCH])
         self._titles = Coalescer(self._fetch_phrases, lambda phrases: title_batches(phrases)[0])
 
@@ -227,14 +218,18 @@ class ArxivAPI:
         """Metadata by arXiv id (any form: bare, `arXiv:`, URL, versioned; old- and new-style).
 
         Keys are the normalised ids (no version); ids arXiv does not know are absent. Raises
-        ValueError naming any id that is not an arXiv id, before sending anything. `gather`: wait a
-        little for the ids of concurrent searches, to share their request.
+        ValueError naming any id that is not an arXiv id, before sending anything. `gather`: inside a
+        deep search's search (`resolve.SEARCHES`), share one request with its other searches.
         """
         normalized = {raw: normalize_arxiv_id(raw) for raw in ids}
         if bad := [raw for raw, arxiv_id in normalized.items() if arxiv_id is None]:
             raise ValueError(f"not arXiv ids: {', '.join(map(repr, bad))}")
-        wanted = (arxiv_id for arxiv_id in normalized.values() if arxiv_id)
-        found = await self._ids.get(wanted, self.gather if gather else 0.0)
+        wanted = list(dict.fromkeys(arxiv_id for arxiv_id in normalized.values() if arxiv_id))
+        member = SEARCHES.get() if gather else None
+        return await (member.arxiv_papers(wanted, self._lookup) if member else self._lookup(wanted))
+
+    async def _lookup(self, ids: list[str]) -> dict[str, Paper]:
+        found = await self._ids.get(ids)
         return {arxiv_id: paper for arxiv_id, paper in found.items() if paper is not None}
 
     async def _fetch_ids(self, batch: list[str]) -> dict[str, Paper]:

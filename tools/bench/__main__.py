@@ -30,6 +30,8 @@ def parse(argv: list[str]) -> tuple[list[str], Path, BenchConfig]:
     parser.add_argument("--papers", type=int, default=defaults.papers)
     parser.add_argument("--time-scale", type=float, default=defaults.time_scale, help="world latencies and limits")
     parser.add_argument("--question", type=int, default=defaults.question, help="planted question for wall/warm/usage")
+    parser.add_argument("--questions", type=int, default=defaults.questions, help="cold searches against the limit")
+    parser.add_argument("--page-bytes", type=int, default=defaults.page_bytes, help="world page size (0: compact)")
     parser.add_argument("--parallel", type=int, default=defaults.parallel, help="searches at once")
     parser.add_argument("--recall-questions", type=int, default=defaults.recall_questions)
     parser.add_argument("--recall-time-scale", type=float, default=defaults.recall_time_scale)
@@ -41,6 +43,8 @@ def parse(argv: list[str]) -> tuple[list[str], Path, BenchConfig]:
         papers=args.papers,
         time_scale=args.time_scale,
         question=args.question,
+        questions=args.questions,
+        page_bytes=args.page_bytes,
         parallel=args.parallel,
         recall_questions=args.recall_questions,
         recall_time_scale=args.recall_time_scale,

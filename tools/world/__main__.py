@@ -52,6 +52,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, WorldConfig]:
     parser.add_argument("--time-scale", type=float, default=1.0, help="multiply latencies and rate-limit intervals")
     parser.add_argument("--no-latency", action="store_true", help="answer at once")
     parser.add_argument("--selector-noise", type=float, default=0.0, help="selector noise (logit std)")
+    parser.add_argument("--page-bytes", type=int, default=0, help="HTML pages of about this size (0: compact)")
     parser.add_argument("--fault", action="append", default=[], metavar="SERVICE:KIND=RATE")
     args = parser.parse_args(argv)
     config = WorldConfig(
@@ -62,6 +63,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, WorldConfig]:
         latency=not args.no_latency,
         faults=_faults(args.fault),
         selector_noise=args.selector_noise,
+        page_bytes=args.page_bytes,
         host=args.host,
         port=args.port,
         log_path=args.log,

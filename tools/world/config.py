@@ -50,6 +50,7 @@ class WorldConfig:
     limit_jitter: float = 0.05  # ... or this many seconds (not scaled: event-loop stalls in scaled worlds)
     faults: Mapping[str, Faults] = field(default_factory=dict)
     selector_noise: float = 0.0  # standard deviation of the selector's noise, in logit units
+    page_bytes: int = 0  # HTML pages of about this size (real ones: 0.3 to 2.5 MB); 0: compact pages
     hang_seconds: float = 300.0  # how long a time-out fault holds a request at most (not scaled)
     vllm_version: str = "0.26.0"  # what /version says; below 0.26 logprob_token_ids is ignored
     serper_key: str = "sim-serper-key"

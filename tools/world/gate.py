@@ -6,9 +6,9 @@ answers 429 with Retry-After when a request comes too early; it draws a fault (5
 holds the request open, a TCP reset, or a 200 with a cut-off body); it waits the service's latency;
 and it logs the request. Every response carries `X-Simulation`.
 
-A request's time for the rate limit is when its bytes reached the service's connection
-(`ArrivalH11Protocol`), not when the handler got to run: each service runs its own event loop (see
-world.py), and even there a busy loop must not make a client that paced correctly look early.
+A request's time for the rate limit is when its bytes reached the service's connection (stamped
+by `ResettableH11Protocol`), not when the handler got to run: each service runs its own event loop
+(see world.py), and even there a busy loop must not make a client that paced correctly look early.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Element names and classes follow the real pages (see shared/fixtures/arxiv_html)
 `section.ltx_section` with `h2.ltx_title_section`, `section.ltx_subsection` with `h3`, paragraphs
 with `cite.ltx_cite > a.ltx_ref[href=#bib.bibN]`, and `ul.ltx_biblist > li.ltx_bibitem` with
 `span.ltx_bibblock`s. A comment in the head says the page is simulated.
+
+Pages are compact (a few KB) unless `size` asks for more: then every section carries extra paragraphs
+of LaTeXML-style text and inline MathML (no citations, so the section map is the same) until the page
+reaches about that many bytes, as real pages do (0.3 to 2.5 MB), so parsing costs what it costs.
 """
 
 from __future__ import annotations
@@ -32,9 +36,27 @@ _PLAIN = (
 )
 
 
-def page(corpus: Corpus, paper: Paper, *, url: str, ar5iv: bool) -> str:
-    """The HTML of `paper` as served at `url` (`ar5iv` selects that site's head and title style)."""
+_FILLER = (
+    '<div id="{sid}.f{n}" class="ltx_para"><p id="{sid}.f{n}.1" class="ltx_p">Let '
+    '<math id="{sid}.f{n}.m1" class="ltx_Math" alttext="x_{{i}}\\in\\mathbb{{R}}^{{d}}" display="inline">'
+    "<semantics><mrow><msub><mi>x</mi><mi>i</mi></msub><mo>∈</mo><msup><mi>ℝ</mi><mi>d</mi></msup></mrow>"
+    '<annotation encoding="application/x-tex">x_{{i}}\\in\\mathbb{{R}}^{{d}}</annotation></semantics></math> '
+    'denote the <span class="ltx_text ltx_font_italic">i</span>-th input, and let the loss be the mean of '
+    '<math id="{sid}.f{n}.m2" class="ltx_Math" alttext="\\ell(f(x_{{i}}),y_{{i}})" display="inline"><semantics>'
+    "<mrow><mi>ℓ</mi><mo>(</mo><mi>f</mi><mo>(</mo><msub><mi>x</mi><mi>i</mi></msub><mo>)</mo><mo>,</mo>"
+    "<msub><mi>y</mi><mi>i</mi></msub><mo>)</mo></mrow>"
+    '<annotation encoding="application/x-tex">\\ell(f(x_{{i}}),y_{{i}})</annotation></semantics></math> over the '
+    "training set. We keep the remaining quantities fixed throughout and report the averages over five runs, "
+    "with the standard deviation across seeds, in the tables of this section.</p></div>"
+)
+
+
+def page(corpus: Corpus, paper: Paper, *, url: str, ar5iv: bool, size: int = 0) -> str:
+    """The HTML of `paper` as served at `url` (`ar5iv` selects that site's head and title style), of about
+    `size` bytes when that is more than the compact page."""
     layout = layout_of(corpus, paper)
+    parts = sum(1 + len(s.children) for s in layout.sections) or 1
+    filler = max(0, size // (parts * len(_FILLER)))
     rng = Random(f"text:{corpus.seed}:{paper.idx}")
     topic = corpus.topics[paper.topic]
     phrase = topic.alias if paper.hidden else topic.phrase
@@ -77,7 +99,7 @@ def page(corpus: Corpus, paper: Paper, *, url: str, ar5iv: bool) -> str:
             sid = "A1"
         else:
             sid = f"S{section.tag}"
-        out += _section(section, sid, layout, rng, phrase, url)
+        out += _section(section, sid, layout, rng, phrase, url, filler)
     out += _bibliography(layout)
     out += [
         "</article>",
@@ -92,7 +114,9 @@ def page(corpus: Corpus, paper: Paper, *, url: str, ar5iv: bool) -> str:
     return "\n".join(out)
 
 
-def _section(section: Section, sid: str, layout: Layout, rng: Random, phrase: str, url: str) -> list[str]:
+def _section(
+    section: Section, sid: str, layout: Layout, rng: Random, phrase: str, url: str, filler: int = 0
+) -> list[str]:
     level = {"subsection": "subsection", "appendix": "appendix"}.get(section.kind, "section")
     h = "h3" if level == "subsection" else "h2"
     tag = f"Appendix {section.tag} " if level == "appendix" else f"{section.tag} " if section.tag else ""
@@ -109,8 +133,9 @@ def _section(section: Section, sid: str, layout: Layout, rng: Random, phrase: st
         out.append(f'<div id="{sid}.p{n}" class="ltx_para">')
         out.append(f'<p id="{sid}.p{n}.1" class="ltx_p">{" ".join(sentences[i : i + 3])}</p>')
         out.append("</div>")
+    out += [_FILLER.format(sid=sid, n=n) for n in range(1, filler + 1)]
     for k, child in enumerate(section.children, 1):
-        out += _section(child, f"{sid}.SS{k}", layout, rng, phrase, url)
+        out += _section(child, f"{sid}.SS{k}", layout, rng, phrase, url, filler)
     out.append("</section>")
     return out
 

@@ -68,12 +68,14 @@ def crawl(
     choose: Callable[[int, Mapping[str, Iterable[int]]], Iterable[str]],
     score: Callable[[int], float],
     limits: Limits,
+    expanded: list[list[int]] | None = None,
 ) -> tuple[frozenset[int], frozenset[int]]:
     """The PaSa loop on a citation graph: (papers found by search, every paper touched).
 
     Depth 0 is the union of the searches; each of `expand_layers` layers expands the papers the
     previous step added, best `score` first (all of them at depth 0, the top `expand_papers` later),
-    following the sections `choose` picks; a paper already seen is never added again.
+    following the sections `choose` picks; a paper already seen is never added again. `expanded`, if
+    given, receives the papers each layer expands.
     """
     seen: dict[int, None] = {}
     for query in queries[: limits.search_queries]:
@@ -84,6 +86,8 @@ def crawl(
         ordered = sorted(layer, key=score, reverse=True)
         if depth > 0:
             ordered = ordered[: limits.expand_papers]
+        if expanded is not None:
+            expanded.append(ordered)
         added: dict[int, None] = {}
         for i in ordered:
             found = sections(i)

@@ -195,7 +195,8 @@ def _arxiv_html(ctx: Context, _: str) -> list[Route]:
             return RedirectResponse(str(request.url.replace(path=f"/html/{paper.arxiv_id}v{paper.versions}")), 302)
         if not 1 <= version <= paper.versions:
             return _not_found(raw)
-        return Response(latexml.page(corpus, paper, url=str(request.url), ar5iv=False), media_type=_HTML)
+        body = latexml.page(corpus, paper, url=str(request.url), ar5iv=False, size=ctx.config.page_bytes)
+        return Response(body, media_type=_HTML)
 
     return [Route("/html/{paper:path}", html)]
 
@@ -208,6 +209,7 @@ def _ar5iv(ctx: Context, _: str) -> list[Route]:
         found = corpus.find_arxiv(raw)
         if found is None or not found[0].ar5iv:
             return _not_found(raw)
-        return Response(latexml.page(corpus, found[0], url=str(request.url), ar5iv=True), media_type=_HTML)
+        body = latexml.page(corpus, found[0], url=str(request.url), ar5iv=True, size=ctx.config.page_bytes)
+        return Response(body, media_type=_HTML)
 
     return [Route("/html/{paper:path}", html)]

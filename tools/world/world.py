@@ -14,6 +14,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -26,6 +27,7 @@ from . import models, services
 from .config import SERVICES, Context, WorldConfig
 from .corpus import Corpus
 from .gate import Gate, RequestLog, ResettableH11Protocol, ServiceState
+from .limit import PhysicalLimit, physical_limit
 from .reach import Limits, Reach, reachable
 
 
@@ -48,8 +50,16 @@ class _Server(uvicorn.Server):
 class World:
     """A running simulated scholarly web: the corpus, the services' base URLs, and the request log."""
 
-    def __init__(self, config: WorldConfig, corpus: Corpus, log: RequestLog, urls: dict[str, str]) -> None:
+    def __init__(
+        self,
+        config: WorldConfig,
+        corpus: Corpus,
+        log: RequestLog,
+        urls: dict[str, str],
+        threads: list[threading.Thread],
+    ) -> None:
         self.config, self.corpus, self.log, self.urls = config, corpus, log, urls
+        self._threads = threads
 
     @classmethod
     @asynccontextmanager
@@ -118,7 +128,7 @@ class World:
                         if not thread.is_alive():
                             raise RuntimeError(f"the world's {thread.name} server did not start")
                         await anyio.sleep(0.01)
-                world = cls(config, corpus, log, urls)
+                world = cls(config, corpus, log, urls, threads)
                 try:
                     yield world
                 finally:
@@ -143,6 +153,16 @@ class World:
     ) -> Reach:
         """The crawler-recall bound for one question (see reach.py). CPU work: about 30 ms."""
         return reachable(self.corpus, row, limits, resolution=resolution)
+
+    def physical_limit(self, row: dict[str, Any], limits: Limits | None = None) -> PhysicalLimit:
+        """The least time a default deep search for `row` can take here (see limit.py). CPU work: about 50 ms."""
+        return physical_limit(self.corpus, self.config, row, limits)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the world's service threads have used (so a benchmark can leave them out)."""
+        return sum(
+            time.clock_gettime(time.pthread_getcpuclockid(t.ident)) for t in self._threads if t.ident and t.is_alive()
+        )
 
     def settings(self) -> dict[str, Any]:
         """pasa_mcp.config.Settings fields pointing every source and model at this world."""
