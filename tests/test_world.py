@@ -11,6 +11,7 @@ import signal
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -19,11 +20,15 @@ import pytest
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from pasa_mcp.config import Settings
+from pasa_mcp.fulltext import parse_page
 from pasa_mcp.net import Net
 from pasa_mcp.papers import normalize_arxiv_id, title_key
 from pasa_mcp.protocol import parse_queries, parse_sections, query_prompt, section_prompt, selector_prompt
-from tools.world import TRUE_ID, Corpus, Faults, Limits, World, crawl, reachable, vocab
+from tools.world import TRUE_ID, Corpus, Faults, Limits, World, crawl, latexml, reachable, vocab
+from tools.world.config import DEFAULT_LIMITS, WorldConfig
+from tools.world.gate import Limit
 from tools.world.layout import layout_of
+from tools.world.limit import physical_limit
 from tools.world.models import p_true
 
 NS = {
@@ -568,3 +573,33 @@ async def test_command_writes_settings_and_serves_until_interrupted(tmp_path: Pa
         with anyio.fail_after(10):
             assert await process.wait() == 0
     assert json.loads(log.read_text())["path"] == "/health"  # flushed on the way out
+
+
+def test_the_physical_limit_follows_from_what_the_search_must_learn_and_each_hosts_limit() -> None:
+    corpus = Corpus(7, 3000)
+    row = next(r for r in corpus.queries if len(reachable(corpus, r).searched) >= 20)
+    base = WorldConfig(seed=7, papers=3000)
+    limit = physical_limit(corpus, base, row)
+    reach = reachable(corpus, row)
+    assert [layer.papers for layer in limit.layers] == [len(reach.searched), min(20, limit.layers[1].papers)]
+    for layer in limit.layers:
+        assert sum(layer.pages.values()) == layer.papers  # every expanded paper: one page or one reference list
+        assert layer.start < layer.pages_done <= layer.end
+    # One metadata request, then at most one id lookup per layer (100 ids a request).
+    assert limit.arxiv_api_requests <= 1 + sum(math.ceil(layer.ids / 100) for layer in limit.layers)
+    assert limit.seconds == limit.layers[-1].end > limit.prefix > 0
+    # Slower hosts can only make it longer; no limits at all, shorter; the time scale scales it.
+    slower = {**DEFAULT_LIMITS, "ar5iv": Limit(2.0), "arxiv_html": Limit(1.0, burst=4)}
+    assert physical_limit(corpus, replace(base, limits=slower), row).seconds > limit.seconds
+    assert physical_limit(corpus, replace(base, limits={}), row).seconds < limit.seconds
+    scaled = physical_limit(corpus, replace(base, time_scale=0.1), row).seconds
+    assert math.isclose(scaled, limit.seconds * 0.1, rel_tol=1e-9)
+
+
+def test_full_size_pages_parse_to_the_same_section_map() -> None:
+    corpus = Corpus(7, 600)
+    paper = next(p for p in corpus.papers if p.arxiv_html and len(p.refs) > 8)
+    compact = latexml.page(corpus, paper, url="http://world.test/html/x", ar5iv=False)
+    full = latexml.page(corpus, paper, url="http://world.test/html/x", ar5iv=False, size=400_000)
+    assert len(compact) < 40_000 and 300_000 < len(full) < 500_000
+    assert parse_page(full).titles() == parse_page(compact).titles() != {}
