@@ -20,7 +20,7 @@ import anyio
 import pytest
 from conftest import fixture_json
 from loopback import serve
-from test_fulltext import ATTENTION_SECTIONS
+from test_latexml import ATTENTION_SECTIONS
 
 from pasa_mcp.agent import Event, RunResult, SearchParams
 from pasa_mcp.app import open_app

@@ -8,7 +8,7 @@ import time
 import pytest
 from conftest import fixture_text
 
-from pasa_mcp.fulltext import MAIN_TEXT, is_latexml, parse_page, parse_section_map, reference_title
+from pasa_mcp.latexml import MAIN_TEXT, is_latexml, parse_page, parse_section_map, reference_title
 from pasa_mcp.papers import SectionMap
 
 ATTENTION = "ar5iv_1706.03762_arXiv-html_feedback.html"
