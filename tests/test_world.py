@@ -20,7 +20,7 @@ import pytest
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from pasa_mcp.config import Settings
-from pasa_mcp.fulltext import parse_page
+from pasa_mcp.latexml import parse_page
 from pasa_mcp.net import Net
 from pasa_mcp.papers import normalize_arxiv_id, title_key
 from pasa_mcp.protocol import parse_queries, parse_sections, query_prompt, section_prompt, selector_prompt
