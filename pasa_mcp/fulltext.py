@@ -39,9 +39,10 @@ class FullText:
     """Section maps of papers: the store first, then arXiv's HTML or ar5iv, then reference lists.
 
     Host choice per paper: a host known to have the page (or known not to) is tried first (or not at
-    all); otherwise to the host expected to give the page soonest: the requests waiting for it times
-    its interval (arXiv's HTML takes one more without the version, for the redirect), divided by the
-    share of pages it has had so far in this process. That spreads first tries over both. On a tie,
+    all); otherwise to the host expected to give the page soonest: the requests ahead of it there
+    (those waiting, and the other host's misses that will come next) times its interval (arXiv's
+    HTML takes one more without the version, for the redirect), divided by the share of pages the
+    host has had so far in this process. First tries go to both when both are worth it. On a tie,
     papers older than HTML_SINCE go to ar5iv first, which converted the older papers, and the others
     to arXiv's HTML. arXiv's HTML is fetched at /html/IDvN when the version is known.
     """
@@ -96,10 +97,18 @@ class FullText:
 
         def cost(host: Origin) -> tuple[float, bool]:
             hops = 2 if host == "arxiv_html" and not paper.arxiv_version else 1
-            found, asked = self._tries[host]
-            return (self._waiting[host] + hops) * self._intervals[host] * asked / found, (host == "ar5iv") != old
+            # Requests ahead of this one: those waiting for the host, and the share of the other
+            # host's that will miss and come here next.
+            ahead = self._waiting[host] + sum(
+                self._waiting[other] * (1 - self._hit_rate(other)) for other in hosts if other != host
+            )
+            return (ahead + hops) * self._intervals[host] / self._hit_rate(host), (host == "ar5iv") != old
 
         return sorted(hosts, key=cost)
+
+    def _hit_rate(self, host: Origin) -> float:
+        found, asked = self._tries[host]
+        return found / asked
 
     def _url(self, host: Origin, paper: Paper) -> str:
         version = f"v{paper.arxiv_version}" if host == "arxiv_html" and paper.arxiv_version else ""
