@@ -23,8 +23,9 @@ def _title(what: str, result: dict[str, Any]) -> str:
     )
 
 
-def _limits(limits: dict[str, int]) -> str:
-    return f"{limits['exceeded']} / {limits['status_429']} / {limits['client_429']}"
+def _limits(limits: dict[str, Any]) -> str:
+    where = ", ".join(f"{name} {n}" for name, n in limits.get("exceeded_at", {}).items())
+    return f"{limits['exceeded']} / {limits['status_429']} / {limits['client_429']}" + (f" ({where})" if where else "")
 
 
 def _spread(values: dict[str, float], fmt: str) -> str:

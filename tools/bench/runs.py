@@ -131,17 +131,18 @@ def _requests(log: dict[str, dict[str, int]]) -> dict[str, int]:
     return {name: counts["requests"] for name, counts in sorted(log.items())}
 
 
-def _limits(log: dict[str, dict[str, int]], throttled: dict[str, int]) -> dict[str, int]:
+def _limits(log: dict[str, dict[str, int]], throttled: dict[str, int]) -> dict[str, Any]:
     return {
         "exceeded": sum(c["exceeded"] for c in log.values()),
         "status_429": sum(c.get("status_429", 0) for c in log.values()),
         "client_429": sum(throttled.values()),
+        "exceeded_at": {name: c["exceeded"] for name, c in sorted(log.items()) if c["exceeded"]},
     }
 
 
-def _polite(*limits: dict[str, int]) -> bool:
+def _polite(*limits: dict[str, Any]) -> bool:
     """No request came too early, no 429 anywhere."""
-    return not any(value for counts in limits for value in counts.values())
+    return not any(counts[key] for counts in limits for key in ("exceeded", "status_429", "client_429"))
 
 
 def _segments(trace: Trace, steps: list[Step], started: float) -> dict[str, float]:
