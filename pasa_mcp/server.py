@@ -14,6 +14,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import Tool as MCPTool
 from mcp.types import ToolAnnotations
 from pydantic import ValidationError
 
@@ -24,6 +25,7 @@ from .errors import plain_errors
 from .jobs import open_jobs
 from .mcp_tools.common import AppState
 from .mcp_tools.resources import paper_json, pasa_loop, search_bibtex, search_json, search_markdown
+from .mcp_tools.schemas import compact
 from .mcp_tools.search import paper_search, paper_search_cancel, paper_search_status
 from .mcp_tools.steps import expand_citations, find_papers, generate_queries, get_paper, score_paper
 
@@ -52,20 +54,41 @@ class SharedToken:
 
 
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
-TOOLS: list[tuple[Callable[..., Any], ToolAnnotations]] = [
-    (paper_search, ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)),
-    (paper_search_status, ToolAnnotations(read_only_hint=True, open_world_hint=False)),
-    (paper_search_cancel, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)),
-    (generate_queries, READ),
-    (find_papers, READ),
-    (get_paper, READ),
-    (expand_citations, READ),
-    (score_paper, READ),
+LOCAL = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+TOOLS: list[tuple[Callable[..., Any], str, ToolAnnotations]] = [
+    (
+        paper_search,
+        "Deep paper search",
+        ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True),
+    ),
+    (paper_search_status, "Deep search status", LOCAL),
+    (
+        paper_search_cancel,
+        "Cancel a deep search",
+        ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
+    ),
+    (generate_queries, "Generate search queries", READ),
+    (find_papers, "Find papers", READ),
+    (get_paper, "Get a paper", READ),
+    (expand_citations, "Expand citations", READ),
+    (score_paper, "Score papers", READ),
 ]
 
 
 class _Server(MCPServer[AppState]):
-    """MCPServer whose argument errors say, in plain words on one line, which argument and its bound."""
+    """MCPServer whose argument errors say, in plain words on one line, which argument and its bound,
+    and whose tool schemas are published compact (see mcp_tools.schemas)."""
+
+    async def list_tools(self) -> list[MCPTool]:
+        return [
+            tool.model_copy(
+                update={
+                    "input_schema": compact(tool.input_schema),
+                    "output_schema": compact(tool.output_schema, output=True) if tool.output_schema else None,
+                }
+            )
+            for tool in await super().list_tools()
+        ]
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         try:
@@ -102,8 +125,8 @@ def build_server(
     server = _Server(
         "pasa", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING", **auth
     )
-    for fn, hints in TOOLS:
-        server.add_tool(fn, annotations=hints)
+    for fn, title, hints in TOOLS:
+        server.add_tool(fn, title=title, annotations=hints)
     # The suffixed forms come first: `{search_id}` alone would also match "abc.md".
     server.resource("pasa://search/{search_id}.md", mime_type="text/markdown")(search_markdown)
     server.resource("pasa://search/{search_id}.bib", mime_type="application/x-bibtex")(search_bibtex)
