@@ -17,6 +17,7 @@ from .crawler import CachedCrawler, Crawler, build_crawler
 from .fulltext import FullText
 from .llm import ModelUnavailable
 from .net import Net
+from .paper_text import PaperText
 from .resolve import Resolver
 from .selector import build_selector
 from .sources import SearchSource
@@ -44,6 +45,7 @@ class Pasa:
         self.openalex = OpenAlex(net, settings)
         # Papers without HTML full text are expanded through their reference lists.
         self.fulltext = FullText(net, settings, store, reference_lists=[self.semantic_scholar, self.openalex])
+        self.paper_text = PaperText(net, settings, store)
         # Titles arXiv cannot match go to OpenAlex (generous limits), and to Semantic Scholar
         # only with a key: its shared anonymous pool is too small for thousands of titles.
         matchers = [self.openalex] + ([self.semantic_scholar] if settings.s2_api_key else [])

@@ -276,6 +276,36 @@ class Jobs:
                 else:
                     await anyio.sleep(min(remaining, self.poll_every))
 
+    async def recent(self, offset: int, limit: int) -> tuple[list[Snapshot], bool]:
+        """Searches newest first, without results; and whether older ones follow."""
+        rows = await self.store.call(self.store.list_runs, limit + 1, offset)
+        snaps = []
+        for row in rows[:limit]:
+            job = self._jobs.get(row["id"])
+            if job is not None and job.search is not None:
+                snaps.append(job.snapshot(with_result=False))
+                continue
+            status, error = self._status(row)
+            counts = Counts.model_validate(row["counts"]) if row["counts"] else Counts()
+            snaps.append(
+                Snapshot(
+                    search_id=row["id"],
+                    query=row["query"],
+                    status=status,
+                    counts=counts,
+                    error=error,
+                    created=row["created"],
+                    updated=row["updated"],
+                )
+            )
+        return snaps, len(rows) > limit
+
+    def _status(self, row: dict[str, Any]) -> tuple[str, str | None]:
+        """A stored run's status; a `running` row nobody has touched lately belongs to a process that stopped."""
+        if row["status"] == "running" and time.time() - row["updated"] > self.stale_after:
+            return "interrupted", INTERRUPTED
+        return row["status"], row["error"]
+
     async def _row(self, search_id: str) -> dict[str, Any]:
         row = await self.store.call(self.store.get_run, search_id)
         if row is None:
@@ -285,9 +315,7 @@ class Jobs:
 
     def _from_row(self, row: dict[str, Any]) -> Snapshot:
         result = RunResult.model_validate(row["result"]) if row["result"] else None
-        status, error = row["status"], row["error"]
-        if status == "running" and time.time() - row["updated"] > self.stale_after:
-            status, error = "interrupted", INTERRUPTED
+        status, error = self._status(row)
         return Snapshot(
             search_id=row["id"],
             query=row["query"],

@@ -24,9 +24,10 @@ from .config import Settings
 from .errors import plain_errors
 from .jobs import open_jobs
 from .mcp_tools.common import AppState
+from .mcp_tools.reading import find_citing_papers, get_bibtex, read_paper
 from .mcp_tools.resources import paper_json, pasa_loop, search_bibtex, search_json, search_markdown
-from .mcp_tools.schemas import compact
-from .mcp_tools.search import paper_search, paper_search_cancel, paper_search_status
+from .mcp_tools.schemas import compact_tool
+from .mcp_tools.search import list_searches, paper_search, paper_search_cancel, paper_search_status
 from .mcp_tools.steps import expand_citations, find_papers, generate_queries, get_paper, score_paper
 
 __all__ = ["AppState", "build_server", "serve_http", "serve_stdio"]
@@ -53,25 +54,30 @@ class SharedToken:
         return None
 
 
-READ = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+# Hints left out have the default the spec gives them: not read-only, destructive, open world.
+READ = ToolAnnotations(read_only_hint=True)
 LOCAL = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 TOOLS: list[tuple[Callable[..., Any], str, ToolAnnotations]] = [
     (
         paper_search,
         "Deep paper search",
-        ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True),
+        ToolAnnotations(destructive_hint=False),
     ),
     (paper_search_status, "Deep search status", LOCAL),
     (
         paper_search_cancel,
         "Cancel a deep search",
-        ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
+        ToolAnnotations(destructive_hint=False, idempotent_hint=True, open_world_hint=False),
     ),
     (generate_queries, "Generate search queries", READ),
     (find_papers, "Find papers", READ),
     (get_paper, "Get a paper", READ),
     (expand_citations, "Expand citations", READ),
     (score_paper, "Score papers", READ),
+    (list_searches, "List deep searches", LOCAL),
+    (read_paper, "Read a paper", READ),
+    (find_citing_papers, "Find citing papers", READ),
+    (get_bibtex, "BibTeX or RIS for papers", READ),
 ]
 
 
@@ -80,15 +86,7 @@ class _Server(MCPServer[AppState]):
     and whose tool schemas are published compact (see mcp_tools.schemas)."""
 
     async def list_tools(self) -> list[MCPTool]:
-        return [
-            tool.model_copy(
-                update={
-                    "input_schema": compact(tool.input_schema),
-                    "output_schema": compact(tool.output_schema, output=True) if tool.output_schema else None,
-                }
-            )
-            for tool in await super().list_tools()
-        ]
+        return [compact_tool(tool) for tool in await super().list_tools()]
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         try:
@@ -126,7 +124,8 @@ def build_server(
         "pasa", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING", **auth
     )
     for fn, title, hints in TOOLS:
-        server.add_tool(fn, title=title, annotations=hints)
+        # A text result (BibTeX) needs no output schema: {"result": string} would say nothing more.
+        server.add_tool(fn, title=title, annotations=hints, structured_output=False if fn is get_bibtex else None)
     # The suffixed forms come first: `{search_id}` alone would also match "abc.md".
     server.resource("pasa://search/{search_id}.md", mime_type="text/markdown")(search_markdown)
     server.resource("pasa://search/{search_id}.bib", mime_type="application/x-bibtex")(search_bibtex)

@@ -75,7 +75,14 @@ def _m002_crawler_answers(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_crawler_answers]
+def _m003_full_texts(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE full_texts (paper_key TEXT PRIMARY KEY, origin TEXT NOT NULL, data TEXT NOT NULL,"
+        " fetched REAL NOT NULL)"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_crawler_answers, _m003_full_texts]
 SCHEMA_VERSION = len(MIGRATIONS)
 RUN_STATES = ("running", "finished", "budget", "failed", "cancelled")
 
@@ -309,6 +316,22 @@ class Store:
                 (_answer_id(model, question), model, json.dumps(answer), time.time()),
             )
 
+    # Full texts to read ---------------------------------------------------------------------
+
+    def get_full_text(self, paper_key: str) -> tuple[str, dict[str, list[tuple[str, str]]]] | None:
+        """(origin, section name -> text blocks) of a paper read before; None if never fetched."""
+        row = self.db.execute("SELECT origin, data FROM full_texts WHERE paper_key = ?", (paper_key,)).fetchone()
+        if row is None:
+            return None
+        return row[0], {name: [(k, t) for k, t in blocks] for name, blocks in json.loads(row[1]).items()}
+
+    def put_full_text(self, paper_key: str, origin: str, sections: dict[str, list[tuple[str, str]]]) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO full_texts VALUES (?, ?, ?, ?)",
+                (paper_key, origin, json.dumps(sections), time.time()),
+            )
+
     # Runs -----------------------------------------------------------------------------------
 
     def create_run(self, query: str, params: dict[str, Any], run_id: str | None = None) -> str:
@@ -374,8 +397,15 @@ class Store:
         ).fetchall()
         return [{"seq": s, "kind": k, "data": json.loads(d), "at": at} for s, k, d, at in rows]
 
-    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+    def list_runs(self, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+        """Runs newest first, with their error and counts (not their whole results)."""
         rows = self.db.execute(
-            "SELECT id, query, status, created, updated FROM runs ORDER BY created DESC LIMIT ?", (limit,)
+            "SELECT id, query, status, created, updated, error, json_extract(result, '$.counts') FROM runs"
+            " ORDER BY created DESC, rowid DESC LIMIT ? OFFSET ?",
+            (limit, offset),
         ).fetchall()
-        return [dict(zip(("id", "query", "status", "created", "updated"), r, strict=True)) for r in rows]
+        names = ("id", "query", "status", "created", "updated", "error", "counts")
+        runs = [dict(zip(names, r, strict=True)) for r in rows]
+        for run in runs:
+            run["counts"] = json.loads(run["counts"]) if run["counts"] else None
+        return runs

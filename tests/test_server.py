@@ -18,7 +18,6 @@ from mcp.types import CallToolResult, TextResourceContents
 
 from pasa_mcp.app import Pasa, open_app
 from pasa_mcp.config import Settings
-from pasa_mcp.export import bibtex
 from pasa_mcp.papers import Paper
 from pasa_mcp.server import build_server
 from tests.fakes import Calls, FakeCrawler, FakeFullText, FakeResolver, FakeSelector, FakeSource, paper, title
@@ -34,6 +33,10 @@ TOOLS = {
     "get_paper",
     "expand_citations",
     "score_paper",
+    "list_searches",
+    "read_paper",
+    "find_citing_papers",
+    "get_bibtex",
 }
 MODES = ["auto", "legacy"]  # the 2026 protocol, and the 2025 one that most clients still speak
 SMALL = {"search_queries": 3, "search_papers": 4, "expand_layers": 1}  # 12 found, 36 cited: 48 papers
@@ -156,11 +159,13 @@ async def test_tools_resources_and_prompt_are_listed_with_schemas(pasa: Pasa) ->
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert set(tools) == TOOLS
         for tool in tools.values():
-            assert tool.output_schema["type"] == "object" and tool.input_schema["type"] == "object"
+            assert tool.name == "get_bibtex" or tool.output_schema["type"] == "object"  # BibTeX is text
+            assert tool.input_schema["type"] == "object"
             assert "\n" not in tool.description and len(tool.description) <= 120
         steps = TOOLS - {"paper_search", "paper_search_cancel"}
         assert all(tools[name].annotations.read_only_hint for name in steps)
-        assert all(tools[name].annotations.open_world_hint for name in steps - {"paper_search_status"})
+        local = {"paper_search_status", "list_searches"}
+        assert all(tools[name].annotations.open_world_hint is not False for name in steps - local)
         assert tools["paper_search"].annotations.destructive_hint is False
         assert tools["paper_search"].input_schema["properties"]["wait_seconds"]["default"] < 60
         # The client checks every structured result below against these output schemas.
@@ -256,9 +261,10 @@ async def test_cancelling_a_running_search_keeps_the_papers_found(pasa: Pasa) ->
         with anyio.fail_after(2):
             cancelled = data(await client.call_tool("paper_search_cancel", {"search_id": search_id}))
         assert cancelled["status"] == "cancelled" and cancelled["error"] == "cancelled on request"
-        assert [p["title"] for p in cancelled["papers"]] == [title("q1-0"), title("q2-1")]
+        assert cancelled["counts"]["selected"] == 2
         again = data(await client.call_tool("paper_search_status", {"search_id": search_id, "wait_seconds": 0}))
         assert again["status"] == "cancelled" and again["total"] == 2
+        assert [p["title"] for p in again["papers"]] == [title("q1-0"), title("q2-1")]
 
 
 @pytest.mark.anyio
@@ -333,17 +339,6 @@ async def test_search_results_are_resources_in_json_markdown_and_bibtex(pasa: Pa
             await client.read_resource("pasa://search/feedfeedfeed.md")
         with pytest.raises(Exception, match="paper not found"):
             await client.read_resource("pasa://paper/arxiv:2401.99999")
-
-
-def test_bibtex_entries_have_unique_keys_and_escaped_fields() -> None:
-    papers = [
-        Paper(title="Deep Q & A", authors=["Ada Lovelace"], published=date(2020, 1, 1), venue="J. {ML}"),
-        Paper(title="Deep Q & A again", authors=["Ada Lovelace"], published=date(2020, 1, 1), arxiv_id="2001.00001"),
-    ]
-    bib = bibtex(papers)
-    assert re.findall(r"@(\w+)\{(\w+),", bib) == [("article", "lovelace2020deep"), ("misc", "lovelace2020deepb")]
-    assert r"title = {{Deep Q \& A}}" in bib and r"journal = {J. \{ML\}}" in bib
-    assert "archiveprefix = {arXiv}" in bib
 
 
 @pytest.mark.anyio
@@ -425,6 +420,12 @@ BAD_CALLS = [
     ("expand_citations", {"paper": "PAPER", "sections": ["9 Nope"]}, "has no section '9 Nope'; its sections: 1 Intro"),
     ("score_paper", {"question": "q", "papers": []}, "papers must not be empty"),
     ("score_paper", {"question": "q", "papers": ["doi:10.1/none"]}, "paper not found: 'doi:10.1/none'"),
+    ("list_searches", {"offset": -1}, "offset\n  Input should be greater than or equal to 0"),
+    ("read_paper", {"paper": "arxiv:2401.99999"}, "paper not found: 'arxiv:2401.99999'"),
+    ("read_paper", {"paper": "PAPER", "max_chars": 10}, "max_chars\n  Input should be greater than or equal to 500"),
+    ("read_paper", {"paper": "PAPER", "format": "pdf"}, "format\n  Input should be 'markdown' or 'text'"),
+    ("find_citing_papers", {"paper": "doi:10.1/none"}, "paper not found: 'doi:10.1/none'"),
+    ("get_bibtex", {"papers": ["arxiv:2401.99999"]}, "paper not found: 'arxiv:2401.99999'"),
     ("no_such_tool", {}, "Unknown tool: no_such_tool"),
 ]
 

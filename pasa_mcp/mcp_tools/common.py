@@ -38,9 +38,9 @@ Ctx = Context[AppState]
 P = ParamSpec("P")
 T = TypeVar("T")
 
-Offset = Annotated[int, Field(ge=0, description="first item of the page")]
-Include = Annotated[Literal["selected", "all"], Field(description="selected papers, or every paper touched")]
-Wait = Annotated[float, Field(ge=0, le=600, description="seconds to wait for the search to finish")]
+Offset = Annotated[int, Field(ge=0)]
+Include = Annotated[Literal["selected", "all"], Field(description="or every paper touched")]
+Wait = Annotated[float, Field(ge=0, le=600, description="seconds to wait for the end")]
 
 
 def shared(ctx: Ctx) -> AppState:

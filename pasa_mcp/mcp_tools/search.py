@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -11,7 +11,7 @@ from pydantic import Field
 from ..agent import SearchParams
 from ..jobs import Snapshot
 from .common import DEFAULT_WAIT, SOURCE, Ctx, Include, Offset, Wait, page, shared, tool_errors
-from .shapes import FoundBrief, SearchReport
+from .shapes import FoundBrief, SearchList, SearchReport, SearchSummary
 
 
 def report(snap: Snapshot, include: str, offset: int, limit: int) -> SearchReport:
@@ -34,6 +34,18 @@ def report(snap: Snapshot, include: str, offset: int, limit: int) -> SearchRepor
         error=snap.error,
         seconds=result.seconds if result else None,
         resources=[uri, f"{uri}.md", f"{uri}.bib"],
+    )
+
+
+def summary(snap: Snapshot) -> SearchSummary:
+    return SearchSummary(
+        search_id=snap.search_id,
+        question=snap.query,
+        status=snap.status,
+        counts=snap.counts,
+        error=snap.error,
+        started=datetime.fromtimestamp(snap.created, UTC),
+        updated=datetime.fromtimestamp(snap.updated, UTC),
     )
 
 
@@ -63,22 +75,22 @@ async def wait_and_report(
 async def paper_search(
     question: Annotated[str, Field(min_length=1, description="a detailed research question")],
     ctx: Ctx,
-    end_date: Annotated[date | None, Field(description="only papers published before this date")] = None,
+    end_date: Annotated[date | None, Field(description="published before")] = None,
     search_queries: Annotated[int | None, Field(ge=1, le=50, description="crawler queries (default 5)")] = None,
     search_papers: Annotated[int | None, Field(ge=1, le=100, description="papers per query and source (10)")] = None,
     expand_layers: Annotated[int | None, Field(ge=0, le=5, description="citation expansion layers (2)")] = None,
     expand_papers: Annotated[
         int | None, Field(ge=1, le=200, description="papers expanded per deeper layer (20)")
     ] = None,
-    threshold: Annotated[float | None, Field(ge=0, le=1, description="selection score threshold (0.5)")] = None,
-    ensemble: Annotated[int, Field(ge=1, le=8, description="crawler runs unioned (first greedy, rest sampled)")] = 1,
-    max_papers: Annotated[int | None, Field(ge=1, description="stop after this many papers")] = None,
-    max_seconds: Annotated[float | None, Field(gt=0, description="stop after this many seconds")] = None,
-    sources: Annotated[list[SOURCE] | None, Field(min_length=1, description="search sources (configured)")] = None,
+    threshold: Annotated[float | None, Field(ge=0, le=1, description="selection threshold (0.5)")] = None,
+    ensemble: Annotated[int, Field(ge=1, le=8, description="crawler runs unioned")] = 1,
+    max_papers: Annotated[int | None, Field(ge=1)] = None,
+    max_seconds: Annotated[float | None, Field(gt=0)] = None,
+    sources: Annotated[list[SOURCE] | None, Field(min_length=1)] = None,
     wait_seconds: Wait = DEFAULT_WAIT,
-    limit: Annotated[int, Field(ge=1, le=200, description="papers returned")] = 20,
+    limit: Annotated[int, Field(ge=1, le=200)] = 20,
 ) -> SearchReport:
-    """Deep search for papers answering a research question (minutes): final result, or `running` and a search_id."""
+    """Deep search for papers answering a research question (minutes): the result, or `running` and a search_id."""
     state = shared(ctx)
     pasa = state.pasa
     params = SearchParams.from_settings(
@@ -108,11 +120,24 @@ async def paper_search_status(
     offset: Offset = 0,
     limit: Annotated[int, Field(ge=1, le=200)] = 20,
 ) -> SearchReport:
-    """Wait for a deep search, then its progress and (partial or final) papers, one page at a time."""
+    """Wait for a deep search; its progress and papers so far, one page at a time."""
     return await wait_and_report(ctx, search_id, wait_seconds, include, offset, limit)
 
 
 @tool_errors
-async def paper_search_cancel(search_id: Annotated[str, Field(min_length=1)], ctx: Ctx) -> SearchReport:
-    """Stop a deep search; the papers found so far stay readable."""
-    return report(await shared(ctx).jobs.cancel(search_id), "selected", 0, 20)
+async def paper_search_cancel(search_id: Annotated[str, Field(min_length=1)], ctx: Ctx) -> SearchSummary:
+    """Stop a deep search; paper_search_status still reads what it found."""
+    snap = await shared(ctx).jobs.cancel(search_id)
+    if snap.status == "failed":
+        raise ToolError(f"deep search {snap.search_id} failed: {snap.error}")
+    return summary(snap)
+
+
+@tool_errors
+async def list_searches(ctx: Ctx, offset: Offset = 0, limit: Annotated[int, Field(ge=1, le=100)] = 20) -> SearchList:
+    """Deep searches, newest first, with status and counts."""
+    snaps, more = await shared(ctx).jobs.recent(offset, limit)
+    return SearchList(
+        searches=[summary(s) for s in snaps],
+        next_offset=offset + limit if more else None,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -27,6 +27,46 @@ class PaperBrief(BaseModel):
         return cls(
             id=paper.key, title=paper.title, authors=authors, year=year, abstract=trim(paper.abstract, abstract_chars)
         )
+
+
+class ScoredBrief(PaperBrief):
+    score: float | None = Field(default=None, description="selector's score for the question, if one was given")
+
+    @classmethod
+    def scored(cls, paper: Paper, score: float | None) -> ScoredBrief:
+        return cls(**PaperBrief.of(paper).model_dump(), score=None if score is None else round(score, 4))
+
+
+class CitingPapers(BaseModel):
+    paper: str
+    source: str
+    total: int | None = Field(description="citing papers in all (null: the source does not say)")
+    papers: list[ScoredBrief]
+    next_offset: int | None
+
+
+class PaperText(BaseModel):
+    paper: str
+    sections: list[str] = Field(description="the sections in this text")
+    available: list[str] = Field(description="every section that can be read")
+    text: str
+    total: int = Field(description="characters in the chosen sections")
+    next_offset: int | None
+
+
+class SearchSummary(BaseModel):
+    search_id: str
+    question: str
+    status: Status
+    counts: Counts
+    error: str | None
+    started: datetime
+    updated: datetime
+
+
+class SearchList(BaseModel):
+    searches: list[SearchSummary] = Field(description="newest first")
+    next_offset: int | None
 
 
 class FoundBrief(BaseModel):

@@ -35,7 +35,7 @@ async def generate_queries(
     question: Annotated[str, Field(min_length=1, description="a detailed research question")],
     ctx: Ctx,
     count: Annotated[int | None, Field(ge=1, le=50, description="queries per crawler run (default 5)")] = None,
-    ensemble: Annotated[int, Field(ge=1, le=8, description="crawler runs unioned (first greedy, rest sampled)")] = 1,
+    ensemble: Annotated[int, Field(ge=1, le=8, description="crawler runs unioned")] = 1,
 ) -> Queries:
     """The crawler's search queries for a research question."""
     pasa = shared(ctx).pasa
@@ -50,13 +50,13 @@ async def generate_queries(
 async def find_papers(
     queries: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=20)],
     ctx: Ctx,
-    end_date: Annotated[date | None, Field(description="only papers published before this date")] = None,
-    sources: Annotated[list[SOURCE] | None, Field(min_length=1, description="search sources (configured)")] = None,
+    end_date: Annotated[date | None, Field(description="published before")] = None,
+    sources: Annotated[list[SOURCE] | None, Field(min_length=1)] = None,
     papers_per_query: Annotated[int | None, Field(ge=1, le=100, description="per query and source (10)")] = None,
     offset: Offset = 0,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> FoundPapers:
-    """Run search queries through the search sources; failed searches are listed, not dropped."""
+    """Search the sources with queries; failed searches are listed, not dropped."""
     pasa = shared(ctx).pasa
     chosen = pasa.sources(sources)
     per_query = papers_per_query or pasa.settings.search_papers
@@ -108,24 +108,24 @@ async def paper_details(pasa: Pasa, ident: str, sections: bool, abstract_chars: 
 
 @tool_errors
 async def get_paper(
-    paper: Annotated[str, Field(min_length=1, description="paper id, arXiv id or URL, DOI, or title")],
+    paper: Annotated[str, Field(min_length=1, description="id, arXiv id or URL, DOI or title")],
     ctx: Ctx,
     sections: Annotated[bool, Field(description="also list its sections (fetches the full text)")] = True,
 ) -> PaperDetails:
-    """A paper's metadata, abstract, and sections with how many references each cites."""
+    """A paper's metadata, abstract, and sections with their citation counts."""
     return await paper_details(shared(ctx).pasa, paper, sections, LONG_ABSTRACT)
 
 
 @tool_errors
 async def expand_citations(
-    paper: Annotated[str, Field(min_length=1, description="paper id, arXiv id or URL, DOI, or title")],
+    paper: Annotated[str, Field(min_length=1, description="id, arXiv id or URL, DOI or title")],
     ctx: Ctx,
     sections: Annotated[list[str] | None, Field(min_length=1, description="section names from get_paper")] = None,
     question: Annotated[str | None, Field(min_length=1, description="let the crawler pick sections for it")] = None,
     offset: Offset = 0,
     limit: Annotated[int, Field(ge=1, le=100)] = 30,
 ) -> Expansion:
-    """The papers cited in chosen sections of a paper (named, or picked by the crawler for a question)."""
+    """Papers cited in chosen sections of a paper (named, or picked by the crawler for a question)."""
     if (sections is None) == (question is None):
         raise ValueError("give either sections (names from get_paper) or a question, not both or neither")
     pasa = shared(ctx).pasa
@@ -160,12 +160,12 @@ async def expand_citations(
 
 @tool_errors
 async def score_paper(
-    question: Annotated[str, Field(min_length=1, description="the research question")],
-    papers: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=50, description="ids")],
+    question: Annotated[str, Field(min_length=1)],
+    papers: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=50)],
     ctx: Ctx,
     explain: Annotated[bool, Field(description="also ask the selector why (slower)")] = False,
 ) -> Scores:
-    """The selector's probability that each paper satisfies the question, optionally with its reason."""
+    """The selector's probability that each paper satisfies the question; optionally why."""
     pasa = shared(ctx).pasa
     found = await lookup(pasa, papers)
     reasons: list[str | None] = [None] * len(found)

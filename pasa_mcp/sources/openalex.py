@@ -191,8 +191,8 @@ class OpenAlex:
                     found[p.doi] = p
         return found
 
-    async def references(self, paper: Paper) -> list[Reference] | None:
-        """The works `paper` cites, in OpenAlex's order; None when OpenAlex does not know the paper."""
+    async def _work(self, paper: Paper, select: str) -> dict[str, Any] | None:
+        """The work record of a paper (the fields in `select`); None when OpenAlex does not know it."""
         if paper.openalex_id:
             path = f"/works/{short_id(paper.openalex_id)}"
         elif paper.doi:
@@ -202,11 +202,46 @@ class OpenAlex:
         else:
             return None
         try:
-            work = await self._get(path, {"select": "id,referenced_works"})
+            return await self._get(path, {"select": select})
         except SourceRejected as exc:
             if exc.status == 404:
                 return None
             raise
+
+    async def citing(self, paper: Paper, *, offset: int, limit: int) -> tuple[list[Paper], int] | None:
+        """One page of the works citing `paper` (most cited first) and how many there are; None when
+        OpenAlex does not know the paper. OpenAlex pages by number, so a page that straddles two is
+        read from both."""
+        if not 1 <= limit <= MAX_PER_PAGE:
+            raise ValueError(f"OpenAlex page size must be 1..{MAX_PER_PAGE}, got {limit}")
+        work = await self._work(paper, "id")
+        if work is None or not work.get("id"):
+            return None
+        found: list[Paper] = []
+        total = 0
+        for page in range(offset // limit + 1, (offset + limit - 1) // limit + 2):
+            body = await self._get(
+                "/works",
+                {
+                    "filter": f"cites:{short_id(work['id'])}",
+                    "sort": "cited_by_count:desc",
+                    "per_page": limit,
+                    "page": page,
+                    "select": SELECT,
+                },
+            )
+            total = (body.get("meta") or {}).get("count") or 0
+            start = (page - 1) * limit
+            for n, record in enumerate(body.get("results") or [], start):
+                if offset <= n < offset + limit and (p := paper_from_work(record)):
+                    found.append(p)
+        return found, total
+
+    async def references(self, paper: Paper) -> list[Reference] | None:
+        """The works `paper` cites, in OpenAlex's order; None when OpenAlex does not know the paper."""
+        work = await self._work(paper, "id,referenced_works")
+        if work is None:
+            return None
         cited = [short_id(w) for w in work.get("referenced_works") or []]
         works = await self._by_ids(cited)
         return [ref for w in cited if w in works and (ref := reference_from_work(works[w]))]

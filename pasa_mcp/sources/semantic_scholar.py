@@ -55,6 +55,10 @@ def paper_from_record(record: dict[str, Any]) -> Paper | None:
     )
 
 
+def _s2_id(paper: Paper) -> str | None:
+    return paper.s2_id or (f"ARXIV:{paper.arxiv_id}" if paper.arxiv_id else f"DOI:{paper.doi}" if paper.doi else None)
+
+
 def reference_from_record(record: dict[str, Any]) -> Reference | None:
     """A `Reference` from a cited-paper record, with a citation-like text for fuzzy resolution."""
     title = (record.get("title") or "").strip()
@@ -126,12 +130,26 @@ class SemanticScholar:
                     found[asked] = paper
         return found
 
+    async def citing(self, paper: Paper, *, offset: int, limit: int) -> tuple[list[Paper], int | None] | None:
+        """One page of the papers citing `paper` and the offset of the next page (None on the last);
+        None when S2 does not know the paper."""
+        if not 1 <= limit <= MAX_SEARCH or offset + limit > MAX_OFFSET:
+            raise ValueError(f"Semantic Scholar pages citations up to offset {MAX_OFFSET}, {MAX_SEARCH} at a time")
+        if (s2_id := _s2_id(paper)) is None:
+            return None
+        params = {"fields": FIELDS, "offset": offset, "limit": limit}
+        try:
+            body = await self._call("GET", f"/paper/{quote(s2_id, safe=':')}/citations", params=params)
+        except SourceRejected as exc:
+            if exc.status == 404:  # "Paper with id ... not found"
+                return None
+            raise
+        citing = [p for item in body.get("data") or [] if (p := paper_from_record(item.get("citingPaper") or {}))]
+        return citing, body.get("next")
+
     async def references(self, paper: Paper) -> list[Reference] | None:
         """The papers `paper` cites, in S2's order; None when S2 does not know the paper."""
-        s2_id = paper.s2_id or (
-            f"ARXIV:{paper.arxiv_id}" if paper.arxiv_id else f"DOI:{paper.doi}" if paper.doi else None
-        )
-        if s2_id is None:
+        if (s2_id := _s2_id(paper)) is None:
             return None
         path = f"/paper/{quote(s2_id, safe=':')}/references"
         refs: list[Reference] = []

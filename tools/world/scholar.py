@@ -136,11 +136,29 @@ def s2_routes(ctx: Context, _: str) -> list[Route]:
         body["data"] = [records.s2_reference(corpus, found, t, wanted) for t in targets[offset : offset + limit]]
         return JSONResponse(body)
 
+    async def citations(request: Request) -> Response:
+        raw = request.path_params["paper"]
+        try:
+            wanted = fields(request)
+            offset, limit = number(request, "offset", 0, 10_000), number(request, "limit", 100, 1000)
+        except ValueError as exc:
+            return err(str(exc))
+        found = _s2_lookup(corpus, raw)
+        if found is None:
+            return err(f"Paper with id {raw} not found", 404)
+        citing = [p for p in corpus.papers if found.idx in p.refs]
+        body: dict[str, Any] = {"offset": offset}
+        if offset + limit < len(citing):
+            body["next"] = offset + limit
+        body["data"] = [{"citingPaper": records.s2_paper(corpus, p, wanted)} for p in citing[offset : offset + limit]]
+        return JSONResponse(body)
+
     return [
         Route("/graph/v1/paper/search/match", match),
         Route("/graph/v1/paper/search", search),
         Route("/graph/v1/paper/batch", batch, methods=["POST"]),
         Route("/graph/v1/paper/{paper:path}/references", references),
+        Route("/graph/v1/paper/{paper:path}/citations", citations),
         Route("/graph/v1/paper/{paper:path}", paper),
     ]
 
