@@ -49,6 +49,12 @@ CASES = [
     (["eval", "{tmp}/missing.jsonl"], {}, "No such file or directory"),
     (["eval", "{tmp}/d.jsonl"], {}, "d.jsonl:1"),
     (["eval", "{tmp}/d.jsonl", "--concurrency", "0"], {}, "Invalid value for '--concurrency'"),
+    (["doctor", "--frob"], {}, "No such option: --frob"),
+    (["doctor"], {"PASA_EXPAND_LAYERS": "many"}, "expand_layers must be a valid integer"),
+    (["models", "frob"], {}, "No such command 'frob'"),
+    (["models", "serve", "nonsense"], {}, "'nonsense' is not one of 'crawler', 'selector', 'both'"),
+    (["models", "serve", "crawler", "--engine", "frob"], {}, "Invalid value for '--engine'"),
+    (["models", "smoke-test"], {"PASA_CONFIG": "{tmp}/broken.toml"}, "the file is not valid TOML"),
     (["serve", "--port", "99999"], {}, "Invalid value for '--port'"),
     (["serve", "--http", "--host", "0.0.0.0"], {}, "needs a bearer token: set PASA_HTTP_TOKEN"),
 ]

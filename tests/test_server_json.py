@@ -60,6 +60,7 @@ NOT_DECLARED = {
         "pacing that the services' terms set, not a user's choice",
     ),
     "http_token": "only for `serve --http`; the registry package runs stdio",
+    "weights_dir": "only for `pasa-mcp models serve`, not read by the MCP server",
 }
 
 
