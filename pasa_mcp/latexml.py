@@ -1,14 +1,15 @@
 """LaTeXML pages (arxiv.org/html, ar5iv) as section maps: which references each section cites.
 
-The crawler was trained on maps built from arXiv's LaTeXML HTML, so the keys follow that recipe:
-every h2 section title, and "<h2 title> <h3 title>" for each subsection. Where the recipe was loose
-or wrong, this module decides as follows (and tests hold it to that):
+The crawler was trained on maps built from arXiv's LaTeXML HTML, so the keys follow that recipe
+(PROTOCOL section 3), and this module decides the looser points as follows (tests hold it to that):
 
-- A citation counts for every section that contains it: one in "3.2 Attention" counts for
-  "3 Model Architecture 3.2 Attention" and for "3 Model Architecture" too, because the section's
-  text includes its subsections (expanding a section should follow all of it). "Own text" in the
-  protocol is the heading's own text: an h2 whose title is empty gives no key. h4 and deeper have no
-  keys; their citations count for the h3 and h2 around them.
+- A section's own key holds only the citations of its own text, outside its subsections, and exists
+  only when that text cites something; each "<section> <subsection>" key holds everything in the
+  subsection, its deeper levels included. Units nest by level, not by tag: a paragraph directly under
+  a section gives a "<section> <paragraph>" key as a subsection would. Units are told by LaTeXML's
+  classes (`ltx_section`, `ltx_subsection`, ... and `ltx_title_*` on the heading), since older
+  releases write every title as h1 and their XHTML uses `div`. Where the training data kept only the
+  first id of a citation group ("[3, 5, 9]"), every id counts here, and absolute `#bib` links too.
 - Titles are the heading's visible text: whitespace runs (a prettified page's line breaks and
   indentation) become one space, MathML annotations (TeX source, content MathML) and footnotes
   are left out, so "4.1 RLSopt≠RLSdrift" instead of a dump of the TeX source.
@@ -48,10 +49,6 @@ Origin = Literal["arxiv_html", "ar5iv"]
 MAIN_TEXT = "Main Text"
 
 _LATEXML = '.ltx_document, .ltx_page_main, meta[name="generator"][content^="LaTeXML"]'
-_SKIP = re.compile(r"\b(?:references|acknowledge?ments?|about this document|appendix|appendices)\b", re.I)
-_SKIP_CLASSES = ("ltx_bibliography", "ltx_appendix")
-_APPENDIX_ID = re.compile(r"A\d+(?:\.|$)")  # LaTeXML numbers appendix parts A1, A1.SS2, ... (sections are S1)
-_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _SPACE_BEFORE = re.compile(r"\s+([,.;:!?)\]”])")
 _SPACE_AFTER = re.compile(r"([(\[“])\s+")
 
@@ -92,11 +89,12 @@ def _section_map(tree: LexborHTMLParser, origin: Origin) -> SectionMap:
     if not is_latexml(tree):
         warnings.append("not a LaTeXML page (no ltx_document or ltx_page_main)")
     tree.strip_tags(["annotation", "annotation-xml"])
-    for note in tree.css(", ".join(f"{h} .ltx_note" for h in _HEADINGS)):
+    for note in tree.css(".ltx_title .ltx_note"):
         note.decompose()
     bibliography = _bibliography(tree)
 
-    cited = _cited(tree.css("cite a[href]"))
+    anchors = tree.css("cite a[href]")
+    cited = _cited(anchors)
     missing = Counter(ident for ident in cited if ident not in bibliography)
     if not cited:
         warnings.append("no citations found (no ltx_cite links to #bib.* entries)")
@@ -106,19 +104,21 @@ def _section_map(tree: LexborHTMLParser, origin: Origin) -> SectionMap:
             " (damaged or truncated HTML)"
         )
 
-    if groups := list(_keyed_sections(tree)):
-        named = [(key, _cited(node.css("cite a[href]"))) for key, node in groups]
+    keys = _Keys()
+    named: dict[str, list[str]] = {key: [] for node in tree.css(_UNIT_SELECTOR) if (key := keys.of(node))}
+    if named:
+        for anchor in anchors:
+            if (key := keys.of(anchor)) is not None:
+                named[key] += _cited([anchor])
     else:
-        named = [(MAIN_TEXT, _cited(a for a in tree.css("cite a[href]") if not _in_skipped(a)))]
+        named = {MAIN_TEXT: _cited(a for a in anchors if keys.in_main_text(a))}
 
     sections: dict[str, list[Reference]] = {}
-    for key, idents in named:
+    for key, idents in named.items():
         refs = sections.setdefault(key, [])
-        seen = {ref.title for ref in refs}
         for ident in dict.fromkeys(idents):
             ref = bibliography.get(ident)
-            if ref is not None and ref.title not in seen:
-                seen.add(ref.title)
+            if ref is not None and ref not in refs:
                 refs.append(ref)
     return SectionMap(origin=origin, sections={k: v for k, v in sections.items() if v}, warnings=warnings)
 
@@ -129,47 +129,72 @@ def _cited(anchors: Iterable[LexborNode]) -> list[str]:
     return [f for f in fragments if f.startswith("bib.")]
 
 
-def _heading(section: LexborNode) -> LexborNode | None:
-    for child in section.iter():
-        if child.tag in _HEADINGS:
-            return child
-    return None
+# Sections by LaTeXML's classes: the tag names vary (section or div; h2 or, in older releases, h1).
+_TOP = ("ltx_chapter", "ltx_section")
+_UNITS = (*_TOP, "ltx_subsection", "ltx_subsubsection", "ltx_paragraph", "ltx_subparagraph")
+_UNIT_SELECTOR = ", ".join(f".{c}" for c in _UNITS)
+_SKIP_CLASSES = ("ltx_bibliography", "ltx_appendix", "ltx_index")
+_APPENDIX_ID = re.compile(r"A\d+(?:\.|$)")  # LaTeXML numbers appendix parts A1, A1.SS2, ... (sections are S1)
+_SKIP = re.compile(r"\b(?:references|acknowledge?ments?|about this document|appendix|appendices)\b", re.I)
 
 
-def _title(heading: LexborNode) -> str:
-    return _clean(heading.text(separator=""))
+class _Keys:
+    """The section-map key that text at a node belongs to (PROTOCOL section 3), titles computed once.
+
+    The outermost section or chapter is the top level; the first unit below it, whatever its level
+    (subsection, or a paragraph directly under the section), is the second. Text at the top level
+    belongs to the top key, text anywhere in a second-level unit to "<top> <second>".
+    """
+
+    def __init__(self) -> None:
+        self._titles: dict[int, str] = {}
+
+    def of(self, node: LexborNode) -> str | None:
+        """The key, or None outside the sections, inside a skipped part, or under a heading without text."""
+        units = _units_around(node)
+        if not units or not any(c in _TOP for c in _classes(units[0])):
+            return None
+        titles = [self._title(unit) for unit in units[:2]]
+        key = " ".join(titles)
+        if not all(titles) or _SKIP.search(titles[0]) or "appendix" in key.lower():
+            return None
+        if len(titles) == 2 and _SKIP.search(titles[1]):
+            return None
+        return key
+
+    def in_main_text(self, node: LexborNode) -> bool:
+        """For a page without sections: False inside a skipped part or a unit with a skipped heading."""
+        units = _units_around(node)
+        return units is not None and not any(_SKIP.search(self._title(unit)) for unit in units)
+
+    def _title(self, unit: LexborNode) -> str:
+        if unit.mem_id not in self._titles:
+            heading = next((child for child in unit.iter() if _is_title(child)), None)
+            self._titles[unit.mem_id] = _clean(heading.text(separator="")) if heading is not None else ""
+        return self._titles[unit.mem_id]
 
 
-def _skipped(section: LexborNode) -> bool:
-    classes = (section.attributes.get("class") or "").split()
-    if any(c in classes for c in _SKIP_CLASSES) or _APPENDIX_ID.match(section.attributes.get("id") or ""):
-        return True
-    heading = _heading(section)
-    return heading is not None and bool(_SKIP.search(_title(heading)))
+def _is_title(node: LexborNode) -> bool:
+    """A unit's heading: `ltx_title` (also `ltx_title_section`, ...) on whichever tag this release uses."""
+    return any(c == "ltx_title" or c.startswith("ltx_title_") for c in _classes(node))
 
 
-def _keyed_sections(tree: LexborHTMLParser) -> Iterator[tuple[str, LexborNode]]:
-    """(key, section element) in document order: each h2 section, then its h3 subsections."""
-    for h2 in tree.css("section > h2"):
-        section = h2.parent
-        title = _title(h2)
-        if section is None or not title or _skipped(section):
-            continue
-        yield title, section
-        for h3 in section.css("section > h3"):
-            subtitle = _title(h3)
-            key = f"{title} {subtitle}"
-            if subtitle and h3.parent is not None and not _SKIP.search(key):
-                yield key, h3.parent
+def _classes(node: LexborNode) -> list[str]:
+    return (node.attributes.get("class") or "").split()
 
 
-def _in_skipped(node: LexborNode) -> bool:
-    parent = node.parent
-    while parent is not None:
-        if parent.tag == "section" and _skipped(parent):
-            return True
-        parent = parent.parent
-    return False
+def _units_around(node: LexborNode) -> list[LexborNode] | None:
+    """The sectioning units that hold `node` (itself included), outermost first; None inside a skipped part."""
+    units = []
+    current: LexborNode | None = node
+    while current is not None and current.is_element_node:
+        classes = _classes(current)
+        if any(c in _SKIP_CLASSES for c in classes) or _APPENDIX_ID.match(current.attributes.get("id") or ""):
+            return None
+        if any(c in _UNITS for c in classes):
+            units.append(current)
+        current = current.parent
+    return units[::-1]
 
 
 # Bibliography entries -----------------------------------------------------------------------

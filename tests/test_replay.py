@@ -36,7 +36,6 @@ SERPER_ORDER = ["2202.12139", "1605.08386", "cond-mat/0603029", "1201.4869"]  # 
 EXPANDED = "2 Background"
 ASTROML_SECTIONS = [
     "1 Introduction",
-    "2 Review; Popular Classification Algorithms",
     "2 Review; Popular Classification Algorithms 2.1 Linear regression",
     "2 Review; Popular Classification Algorithms 2.2 Logistic regression",
     "2 Review; Popular Classification Algorithms 2.3 Naive Bayesian (NB)",
