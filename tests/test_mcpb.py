@@ -53,7 +53,7 @@ def test_the_form_sets_real_settings_and_every_field_is_used() -> None:
 
 
 def test_the_manifest_lists_the_servers_tools() -> None:
-    assert [tool["name"] for tool in MANIFEST["tools"]] == [fn.__name__ for fn, _ in TOOLS]
+    assert [tool["name"] for tool in MANIFEST["tools"]] == [entry[0].__name__ for entry in TOOLS]
 
 
 def test_form_values_become_pasa_settings() -> None:
