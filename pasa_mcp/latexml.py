@@ -200,9 +200,13 @@ def _units_around(node: LexborNode) -> list[LexborNode] | None:
 # Bibliography entries -----------------------------------------------------------------------
 
 
-def _bibliography(tree: LexborHTMLParser) -> dict[str, Reference]:
-    """Every `li.ltx_bibitem` by id, with or without the `ul.ltx_biblist` around it (damaged pages)."""
-    entries: dict[str, Reference] = {}
+def _bibliography(tree: LexborHTMLParser) -> dict[str, Reference | None]:
+    """Every `li.ltx_bibitem` by id, with or without the `ul.ltx_biblist` around it (damaged pages).
+
+    A footnote that LaTeXML placed in the bibliography (REVTeX does) is there as None: it is not a
+    cited work, and a citation of it is not a citation of a missing entry either.
+    """
+    entries: dict[str, Reference | None] = {}
     for item in tree.css("li.ltx_bibitem"):
         ident = item.attributes.get("id")
         if ident and ident not in entries:
@@ -210,11 +214,24 @@ def _bibliography(tree: LexborHTMLParser) -> dict[str, Reference]:
     return entries
 
 
-def _reference(item: LexborNode) -> Reference:
-    """One entry: its text without the label, its title, and the arXiv id and DOI it names.
+_PROSE = re.compile(r"\b(?:is|are|was|were|we|our|that|can|has|have|be|been|use|used|see|note|here)\b", re.I)
 
-    An entry without a recognisable title (most physics and astronomy styles) keeps its whole text
-    as title, so it stays readable and distinct from its neighbours; its DOI is what resolves it.
+
+def _is_note(text: str, doi: str | None, arxiv_id: str | None) -> bool:
+    """A footnote, not a work: prose of five words or more that names no year, DOI or arXiv id."""
+    return (
+        not (doi or arxiv_id or re.search(rf"\b{_YEAR}\b", text))
+        and len(text.split()) >= 5
+        and _PROSE.search(text) is not None
+    )
+
+
+def _reference(item: LexborNode) -> Reference | None:
+    """One entry: its text without the label, its title, and the arXiv id and DOI it names (None: a footnote).
+
+    An entry without a title of its own (most physics and astronomy styles) keeps its whole text as
+    title, marked `untitled`: it stays readable and distinct from its neighbours, and is resolved by
+    its DOI or by the whole reference string, never by a fragment.
     """
     blocks = [b for node in item.css(".ltx_bibblock") if (b := _clean(node.text(separator="")))]
     if not blocks:  # older LaTeXML: the entry is plain text after its label
@@ -226,12 +243,11 @@ def _reference(item: LexborNode) -> Reference:
     links = [a.attributes.get("href") or "" for a in item.css("a[href]")]
     doi = next((d for link in links if "doi" in link.lower() and (d := normalize_doi(link))), None)
     doi = doi or normalize_doi(text)
-    return Reference(
-        title=reference_title(blocks, emphasized) or text,
-        text=text,
-        arxiv_id=_arxiv_id(text, links, doi),
-        doi=doi,
-    )
+    arxiv_id = _arxiv_id(text, links, doi)
+    if _is_note(text, doi, arxiv_id):
+        return None
+    title = reference_title(blocks, emphasized)
+    return Reference(title=title or text, text=text, arxiv_id=arxiv_id, doi=doi, untitled=not title)
 
 
 _ARXIV_DOI = re.compile(r"^10\.48550/arxiv\.(.+)$", re.I)
@@ -254,14 +270,19 @@ def _arxiv_id(text: str, links: list[str], doi: str | None) -> str | None:
 # Reference titles ----------------------------------------------------------------------------
 
 _YEAR = r"(?:1[5-9]|20)\d\d[a-z]?"
+_YEAR_ONLY = re.compile(rf"\s*\(?{_YEAR}\)?[.,]?\s*")
 _QUOTED = re.compile(r"[“\"]([^”\"]{8,}?)[”\"]")
 _PAREN_YEAR = re.compile(rf"^(?P<who>[^()\d]{{2,400}}?)[\s,.]*\({_YEAR}\)[.,:]?\s+(?P<rest>.+)$")
 _BARE_YEAR = re.compile(rf"^(?P<who>[^()\d]{{2,400}}?)[,.]\s*{_YEAR}[.,:]\s+(?P<rest>.+)$")
 _COLON = re.compile(r"^(?P<who>[^:\d]{2,400}?\b[A-Z]\.):\s+(?P<rest>.+)$")
 _INITIALS = r"[A-Z][a-z]?\.(?:\s?-?\s?[A-Z][a-z]?\.)*"
 _PARTICLES = r"(?:(?:de|da|del|der|den|di|du|dos|la|le|van|von|ter)\s+)*"
-_SURNAME = r"[A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-]+)?"
+_LETTERS = r"[\w'’´`¨ˇ˘˝˜\-]"  # with the spacing accents of TeX's \' \` \" \v \u \H \~ ("Mikusin´ski")
+_SURNAME = rf"[A-Z]{_LETTERS}+(?:\s+[A-Z]{_LETTERS}+)?"
 _NAME_ITEM = re.compile(rf"\s*(?:and\s+)?(?:{_INITIALS}\s+{_PARTICLES}{_SURNAME}|et\s+al\.)\s*(?:,|\s+and\b)")
+_FULL_NAME = rf"[A-Z][a-z]+(?:\s+{_INITIALS})?\s+{_PARTICLES}[A-Z]{_LETTERS}+"
+# Authors with full first names: only as a list joined by "and" (a lone "Deep Learning," is a title).
+_FULL_NAMES = re.compile(rf"^(?:{_FULL_NAME},\s+)*{_FULL_NAME},?\s+and\s+{_FULL_NAME}\s*,\s*")
 _SENTENCE_END = re.compile(r"(?<![\s.\-][A-Z])(?<!^[A-Z])\.(?=\s|$)|[?!](?=\s|$)")
 _TRAILING_YEAR = re.compile(rf"(?:[,.]\s*|\s*\(){_YEAR}(?:[–-](?:\d{{4}})?)?\)?[.,]?$")
 _TRAILING_PUBLISHER = re.compile(rf"\s*\([^()]*{_YEAR}\)\.?$")
@@ -269,54 +290,115 @@ _VOLUME_PAGE = r"\s\d+[A-Z]?(?:\(\d+\))?\s*[,:]\s*[A-Z]?\d+"  # " 518, 179", " 3
 _VENUE = re.compile(rf"^[^\d,]+?{_VOLUME_PAGE}\b")
 _TRAILING_VENUE = re.compile(rf",\s+[^\d,]+?{_VOLUME_PAGE}\S*$")
 _NOT_TITLE = re.compile(r"^(?:arxiv|in[\s:]|proc\b|proceedings|preprint|e-print|doi|https?:|vol\.|pp\.)", re.I)
+_PUBLISHER = re.compile(
+    r"\b(?:Press|Publish\w*|Verlag|Springer|Wiley|Elsevier|Birkh\w+|Dover|CRC|Prentice|McGraw|Addison|"
+    r"Academic|North-Holland|World Scientific|Inc|Ltd|GmbH|Editions?|Éditions?)\b"
+)
+# Where a comma-separated single-block entry's title ends: a journal with volume and page (its
+# abbreviation's periods included), a publisher, a series, a volume, "in" a book or a thesis.
+_VENUE_AFTER_COMMA = re.compile(
+    rf",\s+(?=[^,]*?{_VOLUME_PAGE}|[^,]*{_PUBLISHER.pattern}|[^,]*\b(?:Lecture Notes|Series|Texts in)\b|"
+    r"vol\.|[Ii]n\s|Ph\.?\s?D|preprint|arXiv)"
+)
+# After "Authors, 1999," in astronomy: a journal with volume and page, "in press", a thesis or
+# "in Book, ed. Editors": the entry names no title of its own.
+_NO_TITLE_AFTER_YEAR = re.compile(
+    r"^(?:[^,]{2,120},\s*\d+[A-Z]?\s*,\s*[A-Z]?\d+|.*\bin press\b|(?:Ph\.?\s?D\.?|Master'?s|Diploma)\b|in\s|"
+    r"submitted|accepted|private communication)",
+    re.I,
+)
 
 
 def reference_title(blocks: Sequence[str], emphasized: Sequence[str] = ()) -> str:
-    """The title of a bibliography entry, or "" when none can be told apart from authors and venue.
+    """The title of a bibliography entry, or "" when the entry names none of its own.
 
     `blocks` are the entry's `ltx_bibblock` texts; `emphasized` its italic texts. In order:
-    1. three blocks (LaTeXML's authors / title / venue): the second, as upstream;
-    2. other multi-block entries: the second block (the third if the second is a year), its first
-       sentence without a trailing year;
-    3. a quoted title (IEEE `A. Author, “Title,” in Venue`, ACM, APS with titles);
-    4. author-year styles: what follows "Authors (1999)", "Authors, 1995," or "Authors. 2020.";
-    5. LNCS "Author, A., Author, B.: Title. In: ...";
-    6. an author list of initials and surnames (IEEE, APS): what follows it, an italic book title
-       if it starts there, cut before ", in", a journal-volume-page tail or a (publisher, year);
-    7. the sentence after the authors (natbib "Authors. Title. Venue."), like upstream's split.
-    A candidate must look like a title (two words of three letters or more, not mostly digits, not
-    a venue such as "arXiv preprint"); else the next rule is tried. Title-less physics and astronomy
-    entries ("S. Sachdev, Rev. Mod. Phys. 75, 913 (2003).") give "".
+    1. LaTeXML's blocks: authors / title / venue gives the middle one, year suffix ("2004b") cut;
+       a block that is only a year is passed over; a two-block "Authors, Title." / "Publisher,
+       Year." book gives the title from the first block;
+    2. a quoted title (IEEE `A. Author, “Title,” in Venue`, ACM, APS with titles);
+    3. author-year styles: what follows "Authors (1999)", "Authors, 1995," or "Authors. 2020.";
+       astronomy's "Authors, 1995, Journal, 12, 345" (or in press, a thesis, "in Book, ed. ...")
+       names no title: "";
+    4. LNCS "Author, A., Author, B.: Title. In: ...";
+    5. an author list ("J. R. Name", or full names joined by "and"): what follows it, an italic
+       book title if it starts there, up to the first comma that starts a journal, publisher,
+       series or "in" (so "Title, Int. J. Lattices 7, 11" gives "Title", not "Title, Int");
+    6. the sentence after the authors (natbib "Authors. Title. Venue."), like upstream's split.
+    A candidate from free text must look like a title (two words of three letters or more, not
+    mostly digits, not a venue such as "arXiv preprint"); a one-word title ("Causality") is taken
+    from a block of its own, or when a publisher or address follows it. Title-less physics and
+    astronomy entries ("S. Sachdev, Rev. Mod. Phys. 75, 913 (2003).") give "".
     """
-    if len(blocks) == 3 and (title := _strip(blocks[1])):
+    blocks = [b for b in blocks if b.strip()]
+    if len(blocks) >= 2 and (title := _from_blocks(blocks)):
         return title
-    if len(blocks) >= 2:
-        block = blocks[2] if re.fullmatch(rf"\(?{_YEAR}\)?\.?", blocks[1]) and len(blocks) > 2 else blocks[1]
-        if _plausible(title := _tidy(_first_sentence(block))):
-            return title
     for candidate in _candidates(" ".join(blocks), emphasized):
-        if _plausible(title := _tidy(candidate)):
+        if candidate is None:
+            return ""
+        text, loose = candidate
+        if (title := _tidy(text)) and (_titleish(title) if loose else _plausible(title)):
             return title
     return ""
 
 
-def _candidates(text: str, emphasized: Sequence[str]) -> Iterator[str]:
+def _from_blocks(blocks: list[str]) -> str:
+    rest = [b for b in blocks[1:] if not _YEAR_ONLY.fullmatch(b)]
+    if len(blocks) == 2 and rest and _is_publisher(rest[0]):
+        return _titleish(_tidy(_after_names(blocks[0])))
+    if len(blocks) == 3 and len(rest) == 2:
+        return _titleish(_tidy(rest[0]))
+    if len(rest) >= 2 or (rest and len(blocks) == 2):
+        title = _tidy(_first_sentence(rest[0]))
+        return title if _plausible(title) else ""
+    return ""
+
+
+def _is_publisher(block: str) -> bool:
+    """ "Corvid Press, 1998." or "Springer, Berlin, 2001.": a short block naming a publisher."""
+    return bool(_PUBLISHER.search(block)) and len(block) < 120 and not _QUOTED.search(block)
+
+
+def _after_names(block: str) -> str:
+    """A first block's title after its authors: "A. Name, Title", "Name and Name, Title", "Name. Title"."""
+    if (rest := _after_initials(block)) or (rest := _after_full_names(block)):
+        return rest
+    if len(sentences := [s for s in _sentences(block) if s.strip()]) >= 2:
+        return sentences[1]
+    return block.partition(", ")[2]
+
+
+def _candidates(text: str, emphasized: Sequence[str]) -> Iterator[tuple[str, bool] | None]:
+    """(candidate, loose) in order of trust; None means "this entry names no title".
+
+    A loose candidate may be one word: its place, not its look, says it is a title.
+    """
     if m := _QUOTED.search(text):
-        yield m.group(1)
+        yield m.group(1), False
     for pattern in (_PAREN_YEAR, _BARE_YEAR, _COLON):
         if m := pattern.match(text):
-            yield _first_sentence(m.group("rest"))
-    if rest := _after_initials(text):
+            if pattern is not _COLON and _NO_TITLE_AFTER_YEAR.match(m.group("rest")):
+                yield None
+            yield _first_sentence(m.group("rest")), False
+    if (rest := _after_initials(text)) or (rest := _after_full_names(text)):
         for italic in emphasized:
             if italic and rest.startswith(italic) and not rest[len(italic) :].lstrip()[:1].isdigit():
-                yield italic  # an IEEE book title; an italic journal name is followed by its volume
-        rest = re.split(r",\s+[Ii]n\s", _TRAILING_PUBLISHER.sub("", rest), maxsplit=1)[0]
-        if not _VENUE.match(rest):
-            yield _first_sentence(rest)
-    for sentence in _sentences(text)[1:3]:
-        if not re.fullmatch(rf"\s*\(?{_YEAR}\)?\s*", sentence):
-            yield sentence
-            break
+                yield italic, False  # an IEEE book title; an italic journal name is followed by its volume
+        rest = _TRAILING_PUBLISHER.sub("", rest)
+        if _VENUE.match(rest):
+            yield None  # "A. Name, Phys. Rev. Lett. 81, 2514 (1998)."
+        elif m := _VENUE_AFTER_COMMA.search(rest):
+            yield rest[: m.start()], False
+        else:
+            yield _first_sentence(rest), False
+    sentences = [s for s in _sentences(text) if s.strip()]
+    for i, sentence in enumerate(sentences[1:3], start=1):
+        if _YEAR_ONLY.fullmatch(sentence):
+            continue
+        following = " ".join(sentences[i + 1 :])
+        # "Judea Pearl. Causality. Corvid Press, 2009.": one word, where a title stands.
+        yield sentence, len(sentence.split()) == 1 and bool(_PUBLISHER.search(following) or "://" in following)
+        break
 
 
 def _after_initials(text: str) -> str | None:
@@ -325,6 +407,11 @@ def _after_initials(text: str) -> str | None:
     while m := _NAME_ITEM.match(text, pos):
         pos, count = m.end(), count + 1
     return text[pos:].strip() if count else None
+
+
+def _after_full_names(text: str) -> str | None:
+    m = _FULL_NAMES.match(text)
+    return text[m.end() :].strip() if m else None
 
 
 def _sentences(text: str) -> list[str]:
@@ -347,6 +434,13 @@ def _strip(text: str) -> str:
 def _tidy(candidate: str) -> str:
     """A candidate without a trailing ", Journal 12, 345" or ", 2001"."""
     return _strip(_TRAILING_YEAR.sub("", _TRAILING_VENUE.sub("", _strip(candidate))))
+
+
+def _titleish(title: str) -> str:
+    """`title` if it can be a title at all (a word, not a year, venue or link), else ""."""
+    if not re.search(r"[^\W\d_]{2,}", title) or _NOT_TITLE.match(title) or _VENUE.match(title):
+        return ""
+    return title if "://" not in title else ""
 
 
 def _plausible(title: str) -> bool:

@@ -142,6 +142,7 @@ class Reference(BaseModel):
 
     title: str
     text: str = ""  # the whole entry, kept for fuzzy resolution
+    untitled: bool = False  # the entry names no title of its own: `title` holds the whole entry
     arxiv_id: str | None = None
     doi: str | None = None
 
@@ -161,9 +162,13 @@ class SectionMap(BaseModel):
         return {name: [ref.title for ref in refs] for name, refs in self.sections.items()}
 
     def cited(self, names: Iterable[str]) -> list[tuple[str, Reference]]:
-        """(section, reference) for the references cited in `names`, each work once (first section wins)."""
+        """(section, reference) for the references cited in `names`, each work once (first section wins).
+
+        A work is its arXiv id or DOI, else its whole entry: two entries with one title but different
+        reference strings (two books called "Causality") stay two.
+        """
         found: dict[str, tuple[str, Reference]] = {}
         for name in names:
             for ref in self.sections[name]:
-                found.setdefault(ref.arxiv_id or ref.doi or ref.title.lower(), (name, ref))
+                found.setdefault(ref.arxiv_id or ref.doi or (ref.text or ref.title).lower(), (name, ref))
         return list(found.values())

@@ -421,3 +421,84 @@ def test_reference_title_uses_an_italic_book_title_after_ieee_authors() -> None:
     # An italic journal name is followed by its volume: not a title.
     aps = ["P. W. Anderson, Science 235, 1196 (1987)."]
     assert reference_title(aps, ["Science"]) == ""
+
+
+# Bibliography styles seen on real pages, each with entries written for these tests (invented
+# authors, titles, journals and publishers): what the title is, or "" where the entry names none.
+@pytest.mark.parametrize(
+    ("blocks", "title"),
+    [
+        # a middle block that is only a year is not the title; a year suffix does not spoil one
+        (["Maria Quill and Tomas Berg.", "2006.", "Proceedings of the Workshop on Lattices."], ""),
+        (
+            ["Maria Quill and Tomas Berg.", "Folded lattices and their duals, 2004b.", "Journal of Lattices, 3:1–9."],
+            "Folded lattices and their duals",
+        ),
+        # two-block books: "Authors, Title." / "Publisher, Year."
+        (["Ansel Porter, Harmonic sieves in small fields.", "Corvid Press, 1998."], "Harmonic sieves in small fields"),
+        (["Ansel Porter and Maria Quill, Sieve theory.", "Lattice Publishers, 2001."], "Sieve theory"),
+        # one-word titles
+        (["Ansel Porter.", "Sieves.", "Corvid Press, 2001."], "Sieves"),
+        (["Ansel Porter. Sieves. Corvid University Press, 2001."], "Sieves"),
+        (["Nimbus Labs. Nimbus.io. https://nimbus.io, 2024."], "Nimbus.io"),
+        # single-block comma styles: the journal (abbreviated or not), series or publisher is cut off
+        (
+            ["A. Porter and B. Quill, Harmonic sieves in small fields, Phys. Rev. Lett. 116, 125 (2000)."],
+            "Harmonic sieves in small fields",
+        ),
+        (
+            ["A. Porter, Gaussian copulas on folded lattices, Int. J. Lattice Theory 7, 11–19 (2003)."],
+            "Gaussian copulas on folded lattices",
+        ),
+        (["A. Porter, Harmonic sieves, Lecture Notes in Lattices, vol. 12, Corvid, Berlin, 1999."], "Harmonic sieves"),
+        (["A. Porter, The theory of sieves, Corvid Press, Oxford, 1999."], "The theory of sieves"),
+        # author lists with a spacing accent or full first names
+        (
+            ["J. Mikusin´ski and R. Sikorski, The elementary theory of sieves, Rozprawy Lat. 12, 1–54 (1957)."],
+            "The elementary theory of sieves",
+        ),
+        (
+            ["Ansel Porter and Maria Quill, Harmonic sieves in small fields, J. Lattices 5, 1–9 (2001)."],
+            "Harmonic sieves in small fields",
+        ),
+        # author-year entries without a title (astronomy)
+        (["Porter A. B., Quill M., 2001, Monthly Notices of the Lattice Society, 321, 45."], ""),
+        (["Porter A. B., 2003, Lattice Journal Letters, in press"], ""),
+        (["Porter A. B., 1999, PhD Thesis, University of Corvid"], ""),
+        (["Porter A. B., 2005, in Sieves Across Fields, ed. M. Quill, T. Berg (Corvid: Lattice Press), 123"], ""),
+        # APS entries without a title, dotted multi-word journal abbreviations
+        (["A. Porter, J. Phys. Soc. Lat. 75, 014703 (2006)."], ""),
+        (["A. Porter and B. Quill, Proc. Natl. Acad. Lat. U.S.A. 101, 125 (2004)."], ""),
+        (["Ansel Porter and Maria Quill, Phys. Rev. Lett. 116, 125 (2000)."], ""),
+    ],
+)
+def test_reference_titles_in_the_styles_of_real_bibliographies(blocks: list[str], title: str) -> None:
+    assert reference_title(blocks) == title
+
+
+def bibitem(ident: str, *blocks: str) -> str:
+    spans = "".join(f'<span class="ltx_bibblock">{b}</span>' for b in blocks)
+    return f'<li class="ltx_bibitem" id="{ident}"><span class="ltx_tag">[{ident[-1]}]</span>{spans}</li>'
+
+
+def test_footnotes_in_the_bibliography_are_not_cited_works_and_untitled_entries_stay_whole() -> None:
+    entries = [
+        bibitem("bib.bib1", "Note that the sieve we use here is the coarse one."),
+        bibitem("bib.bib2", "Porter A. B., Quill M., 2001, Monthly Notices of the Lattice Society, 321, 45."),
+        bibitem("bib.bib3", "Ansel Porter.", "Causality.", "Corvid Press, 1998."),
+        bibitem("bib.bib4", "Maria Quill.", "Causality.", "Lattice Publishers, 2011."),
+    ]
+    cites = "".join(cite(f"#bib.bib{i}") for i in range(1, 5))
+    html = latexml(
+        section("S1", "1 Intro", f"<p>{cites}</p>")
+        + f'<section class="ltx_bibliography"><ul class="ltx_biblist">{"".join(entries)}</ul></section>'
+    )
+    section_map = parse_page(html)
+    assert section_map.warnings == []  # the footnote is not a missing entry either
+    refs = section_map.sections["1 Intro"]
+    assert [(r.title, r.untitled) for r in refs] == [
+        ("Porter A. B., Quill M., 2001, Monthly Notices of the Lattice Society, 321, 45.", True),
+        ("Causality", False),
+        ("Causality", False),  # a different book with the same title: not merged
+    ]
+    assert refs[0].title == refs[0].text

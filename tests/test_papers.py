@@ -152,3 +152,13 @@ def test_a_section_maps_cited_works_count_once_in_the_first_section_citing_them(
         ("2 Related Work", "Dropout"),
         ("1 Introduction", "Adam"),
     ]
+
+
+def test_two_works_with_one_title_but_different_entries_stay_two() -> None:
+    from pasa_mcp.papers import Reference, SectionMap
+
+    first = Reference(title="Causality", text="Ansel Porter. Causality. Corvid Press, 1998.")
+    second = Reference(title="Causality", text="Maria Quill. Causality. Lattice Publishers, 2011.")
+    again = Reference(title="Causality", text="Ansel Porter. Causality. Corvid Press, 1998.")
+    smap = SectionMap(origin="ar5iv", sections={"1 Intro": [first, second], "2 More": [again]})
+    assert [r.text for _, r in smap.cited(["1 Intro", "2 More"])] == [first.text, second.text]
