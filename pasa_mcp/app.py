@@ -15,6 +15,8 @@ from .agent import DeepSearch, Event, RunResult, SearchParams
 from .config import Settings
 from .crawler import CachedCrawler, Crawler, build_crawler
 from .fulltext import FullText
+from .index.db import LocalIndex
+from .index.resolve import LocalResolver
 from .llm import ModelUnavailable
 from .net import Net
 from .paper_text import PaperText
@@ -23,13 +25,14 @@ from .selector import build_selector
 from .sources import SearchSource
 from .sources.arxiv import ArxivAPI
 from .sources.google import GoogleSearch
+from .sources.local import LocalSearch
 from .sources.openalex import OpenAlex
 from .sources.semantic_scholar import SemanticScholar
 from .store import Store
 
 __all__ = ["ModelUnavailable", "Pasa", "open_app"]
 
-SOURCE_NAMES = ("google", "arxiv", "semantic_scholar", "openalex")
+SOURCE_NAMES = ("google", "arxiv", "semantic_scholar", "openalex", "local")
 
 
 class Pasa:
@@ -40,16 +43,29 @@ class Pasa:
         self.crawler_model = build_crawler(settings, net)
         self.crawler: Crawler = CachedCrawler(self.crawler_model, store)
         self.selector = build_selector(settings, net)
-        self.arxiv = ArxivAPI(net, settings)
+        # The local paper index, when one was built (`pasa-mcp index`): asked before any network request.
+        self.index = LocalIndex(settings.index_path) if settings.index_path.exists() else None
+        self.arxiv = ArxivAPI(net, settings, local=self.index)
         self.semantic_scholar = SemanticScholar(net, settings)
         self.openalex = OpenAlex(net, settings)
-        # Papers without HTML full text are expanded through their reference lists.
-        self.fulltext = FullText(net, settings, store, reference_lists=[self.semantic_scholar, self.openalex])
+        if settings.offline and self.index is None:
+            raise ValueError(
+                f"offline mode needs the local paper index, and there is none at {settings.index_path}:"
+                " build it with `pasa-mcp index import-arxiv` or `pasa-mcp index harvest` (or set index_path)"
+            )
+        local = LocalResolver(self.index) if self.index is not None else None
+        # Papers without HTML full text are expanded through their reference lists (offline: only
+        # stored section maps and the PaSa database's; the others are reported as not available).
+        lists = [] if settings.offline else [self.semantic_scholar, self.openalex]
+        self.fulltext = FullText(net, settings, store, reference_lists=lists, local=self.index)
         self.paper_text = PaperText(net, settings, store)
         # Titles arXiv cannot match go to OpenAlex (generous limits), and to Semantic Scholar
         # only with a key: its shared anonymous pool is too small for thousands of titles.
         matchers = [self.openalex] + ([self.semantic_scholar] if settings.s2_api_key else [])
-        self.resolver = Resolver(store, self.arxiv, matchers, dois=self.openalex)
+        if settings.offline:
+            self.resolver = Resolver(store, None, local=local)
+        else:
+            self.resolver = Resolver(store, self.arxiv, matchers, dois=self.openalex, local=local)
 
     def sources(self, names: Sequence[str] | None = None) -> list[SearchSource]:
         """The search sources by name (default: the settings'); a bad name is a clear error."""
@@ -61,7 +77,16 @@ class Pasa:
             raise ValueError("no search sources chosen")
         found: list[SearchSource] = []
         for name in dict.fromkeys(chosen):
-            if name == "google":
+            if self.settings.offline and name != "local":
+                raise ValueError(f"the {name} source needs the network: offline searches use the source 'local'")
+            if name == "local":
+                if self.index is None:
+                    raise ValueError(
+                        f"the local source needs the local paper index, and there is none at"
+                        f" {self.settings.index_path}: build it with `pasa-mcp index import-arxiv`"
+                    )
+                found.append(LocalSearch(self.index))
+            elif name == "google":
                 if not self.settings.serper_api_key:
                     raise ValueError("the google source needs a serper.dev key: set SERPER_API_KEY")
                 found.append(GoogleSearch(self.net, self.settings, self.arxiv))
@@ -117,8 +142,12 @@ async def open_app(settings: Settings, transport: httpx.AsyncBaseTransport | Non
     """Open the store and the HTTP client for the life of the process (or a test)."""
     store = Store(settings.store_path)
     net = Net(settings, transport)
+    pasa = None
     try:
-        yield Pasa(settings, store, net)
+        pasa = Pasa(settings, store, net)
+        yield pasa
     finally:
+        if pasa is not None and pasa.index is not None:
+            pasa.index.close()
         await net.aclose()
         store.close()

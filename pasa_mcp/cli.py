@@ -24,12 +24,14 @@ from .config import Settings, config_path
 from .doctor import doctor
 from .errors import plain_errors
 from .models_cli import app as models_app
+from .index_cli import app as index_app
 
 app = typer.Typer(
     help="PaSa deep paper search: an LLM crawler and selector over arXiv and friends, as an MCP server and CLI.",
     add_completion=False,
     rich_markup_mode=None,  # click's plain one-line "Error: ..." for bad options, not a wrapped box
 )
+app.add_typer(index_app, name="index")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # an error stays one line in logs and pipes
 
@@ -45,6 +47,10 @@ def _settings() -> Settings:
         problem = f"the file is not valid TOML: {exc}"
     err.print(f"[red]Invalid settings[/red] (env vars PASA_* or {config_path()}): {problem}", highlight=False)
     raise typer.Exit(2)
+
+
+def _offline(settings: Settings, offline: bool) -> Settings:
+    return settings.model_copy(update={"offline": True}) if offline else settings
 
 
 def _version(value: bool) -> None:
@@ -93,9 +99,10 @@ def search(
     max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     show_all: Annotated[bool, typer.Option("--all", help="List every paper touched, not only the selected.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result and the run tree here.")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Only the local index and stored full texts.")] = False,
 ) -> None:
     """Run a deep search in the terminal and print the selected papers."""
-    settings = _settings()
+    settings = _offline(_settings(), offline)
     try:
         params = SearchParams.from_settings(
             settings,
@@ -247,11 +254,12 @@ def evaluate(
     score_only: Annotated[bool, typer.Option("--score-only", help="Only recompute metrics from saved runs.")] = False,
     concurrency: Annotated[int, typer.Option(min=1, help="Queries run at once.")] = 4,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N queries.")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Only the local index and stored full texts.")] = False,
 ) -> None:
     """Run the agent on every query of a dataset and report the paper's metrics."""
     from .eval import METRICS, average, load_dataset, score_trees
 
-    settings = _settings()
+    settings = _offline(_settings(), offline)
     try:
         queries = load_dataset(dataset)[:limit]
     except (OSError, ValueError) as exc:

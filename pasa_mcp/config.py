@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 APP = "pasa-mcp"
 DEFAULT_STORE = Path(user_cache_dir(APP)) / "pasa.sqlite3"
+DEFAULT_INDEX = Path(user_cache_dir(APP)) / "index.sqlite3"
 DEFAULT_CONFIG = Path(user_config_dir(APP)) / "config.toml"
 DEFAULT_WEIGHTS = Path(user_data_dir(APP)) / "weights"
 
@@ -34,6 +35,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PASA_", extra="forbid", populate_by_name=True)
 
     store_path: Path = DEFAULT_STORE
+    # The local paper index (`pasa-mcp index ...`): used when it exists. Offline: the index and the
+    # stored full texts only; no request but to the models.
+    index_path: Path = DEFAULT_INDEX
+    offline: bool = False
 
     # Models: several base URLs per model are balanced by least outstanding requests.
     crawler_urls: list[str] = ["http://127.0.0.1:8001/v1"]
@@ -52,11 +57,12 @@ class Settings(BaseSettings):
     model_sampling: Literal["explicit", "checkpoint"] = "explicit"
     weights_dir: Path = Field(DEFAULT_WEIGHTS, description="checkpoints for `pasa-mcp models serve`")
 
-    # Search sources. None means: google (serper) when its key is set, else arxiv.
-    search_sources: list[Literal["google", "arxiv", "semantic_scholar", "openalex"]] | None = None
+    # Search sources. None means: local when offline, else google (serper) when its key is set, else arxiv.
+    search_sources: list[Literal["google", "arxiv", "semantic_scholar", "openalex", "local"]] | None = None
     serper_api_key: SecretStr | None = Field(None, validation_alias=_env("serper_api_key", "SERPER_API_KEY"))
     serper_url: str = "https://google.serper.dev"
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
+    arxiv_oai_url: str = "https://export.arxiv.org/oai2"
     # arXiv asks programs to fetch from export.arxiv.org (the same LaTeXML pages at /html/IDvN);
     # https://arxiv.org/html also works, paced per its robots.txt (arxiv_html_interval = 15).
     arxiv_html_url: str = "https://export.arxiv.org/html"
@@ -105,6 +111,8 @@ class Settings(BaseSettings):
     def sources(self) -> list[str]:
         if self.search_sources:
             return list(self.search_sources)
+        if self.offline:
+            return ["local"]
         return ["google"] if self.serper_api_key else ["arxiv"]
 
     def display(self) -> dict[str, object]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -17,6 +17,9 @@ from .latexml import Origin, parse_latexml
 from .net import Net, SourceRejected, SourceUnavailable
 from .papers import Paper, Reference, SectionMap
 from .store import Store
+
+if TYPE_CHECKING:
+    from .index.db import LocalIndex
 
 __all__ = ["HTML_SINCE", "NO_FULL_TEXT_TTL", "REFERENCES", "FullText", "ReferenceList"]
 
@@ -48,7 +51,12 @@ class FullText:
     """
 
     def __init__(
-        self, net: Net, settings: Settings, store: Store, reference_lists: Sequence[ReferenceList] = ()
+        self,
+        net: Net,
+        settings: Settings,
+        store: Store,
+        reference_lists: Sequence[ReferenceList] = (),
+        local: LocalIndex | None = None,
     ) -> None:
         self.net, self.settings, self.store = net, settings, store
         self.reference_lists = list(reference_lists)
@@ -65,6 +73,7 @@ class FullText:
         # arXiv id -> host -> has its page, learnt in this process. A paper no host has is forgotten:
         # the store remembers "no full text" (for NO_FULL_TEXT_TTL) instead.
         self._where: dict[str, dict[Origin, bool]] = {}
+        self.local = local  # the PaSa paper database's section maps, asked before any host
 
     async def section_map(self, paper: Paper) -> SectionMap | None:
         """The paper's section map, or None when it has neither HTML full text nor a reference list.
@@ -74,6 +83,9 @@ class FullText:
         cached = await self.store.call(self.store.get_section_map, paper.key, NO_FULL_TEXT_TTL)
         if cached is not None:
             return None if _is_no_full_text(cached) else cached
+        if self.local is not None and (local := await self.local.call(self.local.section_map, paper)):
+            await self.store.call(self.store.put_section_map, paper.key, local)
+            return local
         found = await self._from_html(paper) if paper.arxiv_id else None
         if found is None:
             found = await self._from_reference_lists(paper)

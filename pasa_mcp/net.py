@@ -43,6 +43,15 @@ class SourceRejected(Exception):
         super().__init__(f"{host} rejected the request: HTTP {status} {detail}".strip())
 
 
+class Offline(SourceUnavailable):
+    """A request to a remote source in offline mode: refused before it leaves the process."""
+
+    def __init__(self, host: str) -> None:
+        self.host, self.attempts, self.last = host, 0, "offline"
+        why = "offline mode uses only the local index, stored full texts and the models"
+        Exception.__init__(self, f"{host} not asked: {why}")
+
+
 class _Retryable(Exception):
     def __init__(self, last: str, retry_after: float | None = None, detail: str = "") -> None:
         super().__init__(last)
@@ -191,6 +200,7 @@ class Net:
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.client = make_client(settings.http_timeout, transport)
         self.retries = settings.http_retries
+        self.offline = settings.offline  # then only the model endpoints ("model:..." hosts) are asked
         self._policies: dict[str, dict[str, Any]] = {
             "arxiv": {"label": "arXiv API", "interval": settings.arxiv_interval, "concurrency": 1},
             "arxiv_html": {
@@ -215,6 +225,8 @@ class Net:
 
     async def request(self, host: str, method: str, url: str, **kwargs: Any) -> Any:
         """`Host.request` on the shared client: the response, or what `parse=` makes of it."""
+        if self.offline and not host.startswith("model:"):
+            raise Offline(self._policies.get(host, {}).get("label", host))
         return await self.host(host).request(self.client, method, url, **kwargs)
 
     def request_counts(self) -> dict[str, int]:

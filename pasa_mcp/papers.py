@@ -154,7 +154,7 @@ class SectionMap(BaseModel):
     Semantic Scholar or OpenAlex given as one section named "References".
     """
 
-    origin: Literal["arxiv_html", "ar5iv", "references"]
+    origin: Literal["arxiv_html", "ar5iv", "references", "pasa_db"]
     sections: dict[str, list[Reference]] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
 

@@ -1,12 +1,16 @@
 """Cited references -> papers: their own ids, then the store, then remote title matching, all batched.
 
-Order per call: a reference's own arXiv id or DOI (the store, then one batched arXiv id lookup and
-one batched OpenAlex DOI lookup); then by title: the resolutions cache (hits and misses), the
-store's title keys, the local full-text index, the configured title matchers (OpenAlex, then
+Order per call: a reference's own arXiv id or DOI (the store, the local paper index, then one
+batched arXiv id lookup and one batched OpenAlex DOI lookup); then by title: the resolutions cache
+(hits and misses), the store's title keys, the store's full-text index, the local paper index
+(`pasa-mcp index`: everything local is asked before any network request), the configured title
+matchers (OpenAlex, then
 Semantic Scholar with a key) and, only for titles no matcher could answer (no matcher, or each one
 failed), arXiv title search (many titles per request). A matcher's "no such title" is trusted: arXiv
 allows one request every 3 s and OpenAlex ten a second, so arXiv is kept for what only it knows
-(ids with their versions). Identical titles are looked up once per call.
+(ids with their versions); with a local index, arXiv's title search is not asked at all (the index
+holds what it would find). Entries without a usable title are looked up in the local index by their
+whole reference string. Identical titles are looked up once per call.
 
 A deep search resolves a whole layer's references with one arXiv id lookup: its expansions join a
 `Layer`, and the ids they ask for are sent together once every expansion has asked or given up, while
@@ -37,6 +41,7 @@ from .store import Store
 from .tasks import gather
 
 if TYPE_CHECKING:
+    from .index.resolve import LocalResolver
     from .sources.arxiv import ArxivAPI
 
 FUZZY_THRESHOLD = 95.0  # rapidfuzz ratio (0-100) of normalised titles
@@ -179,10 +184,12 @@ class Resolver:
         matchers: Sequence[TitleMatcher] = (),
         *,
         dois: DoiLookup | None = None,
+        local: LocalResolver | None = None,
         hit_ttl: float = HIT_TTL,
         miss_ttl: float = MISS_TTL,
     ) -> None:
         self.store = store
+        self.local = local
         self.arxiv = arxiv
         self.matchers = list(matchers)
         self.dois = dois
@@ -197,6 +204,9 @@ class Resolver:
         try:
             keys = [_id_keys(ref) for ref in refs]
             known, wanted = await self.store.call(self._stored_ids, keys)
+            if self.local is not None and wanted:
+                known.update(await self._local_ids(wanted))
+                wanted &= {key for ref_keys in keys if not any(k in known for k in ref_keys) for key in ref_keys}
             now = _titles(
                 ref
                 for ref, ref_keys in zip(refs, keys, strict=True)
@@ -217,10 +227,48 @@ class Resolver:
         missed = [ref for ref, ref_keys in zip(refs, keys, strict=True) if not any(k in known for k in ref_keys)]
         if later := {key: title for key, title in _titles(missed).items() if key not in by_title}:
             by_title.update(await self._by_titles(later))
-        return [
+        results = [
             next((known[key] for key in ref_keys if key in known), None) or by_title.get(title_key(ref.title))
             for ref, ref_keys in zip(refs, keys, strict=True)
         ]
+        return await self._by_reference_text(refs, results) if self.local is not None else results
+
+    async def _local_ids(self, keys: set[str]) -> dict[str, Paper]:
+        """Papers of the local index by arXiv id or DOI (keys `arxiv:...`, `doi:...`), now in the store too."""
+        local = self.local
+        assert local is not None
+        arxiv_ids = [key.removeprefix("arxiv:") for key in keys if key.startswith("arxiv:")]
+        dois = [key.removeprefix("doi:") for key in keys if key.startswith("doi:")]
+
+        def lookup() -> list[Paper]:
+            found = list(local.by_arxiv(arxiv_ids).values())
+            return found + [p for doi in dois if (p := local.by_doi(doi))]
+
+        found: dict[str, Paper] = {}
+        for paper in await self.store.call(self.store.upsert_papers, await local.index.call(lookup)):
+            found[paper.key] = paper
+            if paper.doi:
+                found[f"doi:{paper.doi}"] = paper
+        return found
+
+    async def _by_reference_text(self, refs: Sequence[Reference], results: list[Paper | None]) -> list[Paper | None]:
+        """Entries without a usable title, found in the local index by their whole reference string."""
+        local = self.local
+        assert local is not None
+        todo = [
+            i
+            for i, (ref, paper) in enumerate(zip(refs, results, strict=True))
+            if paper is None and not title_key(ref.title) and ref.text.strip()
+        ]
+        if not todo:
+            return results
+        found = await local.index.call(lambda: [local.by_reference_text(refs[i].text) for i in todo])
+        merged = iter(await self.store.call(self.store.upsert_papers, [p for p in found if p is not None]))
+        results = list(results)
+        for i, paper in zip(todo, found, strict=True):
+            if paper is not None:
+                results[i] = next(merged)
+        return results
 
     def _stored_ids(self, keys: list[list[str]]) -> tuple[dict[str, Paper], set[str]]:
         """Runs in the store's worker thread: papers the store knows by id, and the ids worth asking
@@ -271,6 +319,13 @@ class Resolver:
         if not pending:
             return {}
         found, rest = await self.store.call(self._local, pending)
+        if rest and self.local is not None:
+            local = self.local
+            titles = await local.index.call(lambda: {key: local.by_title(title) for key, title in rest.items()})
+            hits_local = {key: paper for key, paper in titles.items() if paper is not None}
+            merged_local = await self.store.call(self.store.upsert_papers, hits_local.values())
+            found.update(zip(hits_local, merged_local, strict=True))
+            rest = {key: title for key, title in rest.items() if key not in hits_local}
         if not rest or (self.arxiv is None and not self.matchers):
             return found
         hits: list[tuple[str, Paper]] = []
@@ -284,7 +339,7 @@ class Resolver:
             for key in set(asked) - failed:
                 unanswered.pop(key, None)
             failure = failure or error
-        if unanswered and self.arxiv is not None:
+        if unanswered and self.arxiv is not None and self.local is None:
             matched_ti = await self.arxiv.search_titles(unanswered.values())
             hits += [(key, paper) for key, title in unanswered.items() if (paper := matched_ti[title])]
         elif unanswered and failure is not None:

@@ -22,6 +22,7 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("PASA_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.setenv("PASA_STORE_PATH", str(tmp_path / "store.sqlite3"))
+    monkeypatch.setenv("PASA_INDEX_PATH", str(tmp_path / "index.sqlite3"))
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import quote_plus
 
 import anyio
@@ -28,6 +28,9 @@ from ..config import Settings
 from ..net import Net, SourceRejected
 from ..papers import Paper, normalize_arxiv_id
 from ..resolve import SEARCHES, best_match, normalize_title
+
+if TYPE_CHECKING:
+    from ..index.db import LocalIndex
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _ARXIV = "{http://arxiv.org/schemas/atom}"
@@ -187,9 +190,10 @@ class ArxivAPI:
 
     name = "arxiv"
 
-    def __init__(self, net: Net, settings: Settings) -> None:
+    def __init__(self, net: Net, settings: Settings, local: LocalIndex | None = None) -> None:
         self.net = net
         self.url = settings.arxiv_api_url
+        self.local = local  # the local paper index answers id lookups first
         self._ids = Coalescer(self._fetch_ids, lambda ids: ids[:ID_BATCH])
         self._titles = Coalescer(self._fetch_phrases, lambda phrases: title_batches(phrases)[0])
 
@@ -225,8 +229,12 @@ class ArxivAPI:
         if bad := [raw for raw, arxiv_id in normalized.items() if arxiv_id is None]:
             raise ValueError(f"not arXiv ids: {', '.join(map(repr, bad))}")
         wanted = list(dict.fromkeys(arxiv_id for arxiv_id in normalized.values() if arxiv_id))
+        local = await self.local.call(self.local.papers_by_arxiv, wanted) if self.local and wanted else {}
+        rest = [i for i in wanted if i not in local]
+        if not rest:
+            return local
         member = SEARCHES.get() if gather else None
-        return await (member.arxiv_papers(wanted, self._lookup) if member else self._lookup(wanted))
+        return local | await (member.arxiv_papers(rest, self._lookup) if member else self._lookup(rest))
 
     async def _lookup(self, ids: list[str]) -> dict[str, Paper]:
         found = await self._ids.get(ids)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import anyio
 
+from . import exports
 from .config import SERVICES, WorldConfig
 from .corpus import CorpusSpec
 from .gate import FAULT_KINDS, Faults
@@ -54,6 +55,14 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, WorldConfig]:
     parser.add_argument("--selector-noise", type=float, default=0.0, help="selector noise (logit std)")
     parser.add_argument("--page-bytes", type=int, default=0, help="HTML pages of about this size (0: compact)")
     parser.add_argument("--fault", action="append", default=[], metavar="SERVICE:KIND=RATE")
+    parser.add_argument("--snapshot-out", type=Path, help="write the corpus as an arXiv metadata snapshot (JSON lines)")
+    parser.add_argument(
+        "--pasa-db-out",
+        type=Path,
+        nargs=2,
+        metavar=("ZIP", "ID2PAPER"),
+        help="write the corpus as the PaSa paper database",
+    )
     args = parser.parse_args(argv)
     config = WorldConfig(
         seed=args.seed,
@@ -78,6 +87,12 @@ async def run(args: argparse.Namespace, config: WorldConfig) -> None:
         if args.queries_out:
             text = "".join(json.dumps(row) + "\n" for row in world.queries)
             await anyio.Path(args.queries_out).write_text(text, encoding="utf-8")
+        if args.snapshot_out:
+            count = await anyio.to_thread.run_sync(exports.write_snapshot, world.corpus, args.snapshot_out)
+            print(f"arXiv metadata snapshot (simulated): {args.snapshot_out}, {count} papers")
+        if args.pasa_db_out:
+            count = await anyio.to_thread.run_sync(exports.write_pasa_db, world.corpus, *args.pasa_db_out)
+            print(f"PaSa paper database (simulated): {' '.join(map(str, args.pasa_db_out))}, {count} papers")
         print(
             f"pasa-mcp tools/world: a SIMULATION (seed {config.seed}, {config.papers} papers, "
             f"{len(world.queries)} questions, time scale {config.time_scale})"

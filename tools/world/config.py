@@ -57,6 +57,9 @@ class WorldConfig:
     host: str = "127.0.0.1"
     port: int = 0  # first port (services take consecutive ones); 0 picks free ports
     log_path: Path | None = None  # request log as JSON lines
+    oai_page_size: int = 200  # records per OAI-PMH ListRecords page
+    oai_flow_control: int = 0  # every N-th OAI-PMH request is answered 503 with Retry-After (0: never)
+    oai_retry_after: float = 5.0  # seconds that 503 asks for (scaled)
 
     def __post_init__(self) -> None:
         unknown = (set(self.latencies) | set(self.limits) | set(self.faults)) - set(SERVICES)

@@ -9,6 +9,7 @@ Paths are the real ones: serper `POST /search`; arXiv `GET /api/query`; arxiv.or
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 from starlette.applications import Starlette
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import atom, latexml, scholar, vllm
+from . import atom, latexml, oai, scholar, vllm
 from .config import Context
 from .corpus import ARXIV_ID, Corpus, Paper, unit
 from .engines import QueryError, arxiv_search, google
@@ -171,7 +172,50 @@ def _arxiv_api(ctx: Context, _: str) -> list[Route]:
         )
         return Response(body, media_type=_ATOM)
 
-    return [Route("/api/query", query)]
+    served = [0]  # OAI-PMH requests so far: every `oai_flow_control`-th is told to come back later
+
+    async def oai2(request: Request) -> Response:
+        params = request.query_params
+        url = str(request.url.replace(query=""))
+        served[0] += 1
+        every = ctx.config.oai_flow_control
+        if every and served[0] % every == 0:
+            retry = ctx.config.oai_retry_after * ctx.config.time_scale
+            shown = str(round(retry)) if retry >= 1 else f"{max(retry, 0.05):.2f}"  # fractions only when scaled
+            return Response("Retry after the time given (flow control).", 503, {"Retry-After": shown})
+
+        def answer(text: str) -> Response:
+            return Response(text, media_type="text/xml; charset=utf-8")
+
+        verb = params.get("verb")
+        if verb == "Identify":
+            return answer(oai.identify(url, corpus))
+        if verb != "ListRecords":
+            return answer(oai.error("badVerb", f"Illegal verb {verb!r}", url))
+        if token := params.get("resumptionToken"):
+            base, _, offset = token.rpartition("|")
+            set_name, since, until = (base.split(";") + ["", "", ""])[:3]
+            if not offset.isdigit() or len(params) > 2:
+                return answer(oai.error("badResumptionToken", f"Bad resumption token {token!r}", url))
+            start = int(offset)
+        else:
+            if params.get("metadataPrefix") != "arXiv" and params.get("metadataPrefix") not in ("oai_dc", "arXivRaw"):
+                return answer(oai.error("badArgument", "metadataPrefix is required", url))
+            if params.get("metadataPrefix") != "arXiv":
+                return answer(oai.error("cannotDisseminateFormat", "The simulation serves only arXiv", url))
+            set_name, since, until, start = params.get("set", ""), params.get("from", ""), params.get("until", ""), 0
+        try:
+            first = date.fromisoformat(since) if since else None
+            last = date.fromisoformat(until) if until else None
+        except ValueError:
+            return answer(oai.error("badArgument", "from and until must be YYYY-MM-DD", url))
+        items = oai.listing(corpus, set_name or None, first, last)
+        if not items:
+            return answer(oai.error("noRecordsMatch", "No records match the request", url))
+        base = f"{set_name};{since};{until}"
+        return answer(oai.list_records(url, items, start, ctx.config.oai_page_size, base))
+
+    return [Route("/api/query", query), Route("/oai2", oai2)]
 
 
 # arxiv.org/html and ar5iv -------------------------------------------------------------------------

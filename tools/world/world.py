@@ -182,6 +182,7 @@ class World:
             "serper_api_key": self.config.serper_key,
             "serper_url": u["serper"],
             "arxiv_api_url": f"{u['arxiv_api']}/api/query",
+            "arxiv_oai_url": f"{u['arxiv_api']}/oai2",
             "arxiv_html_url": f"{u['arxiv_html']}/html",
             "ar5iv_url": f"{u['ar5iv']}/html",
             "s2_url": f"{u['s2']}/graph/v1",

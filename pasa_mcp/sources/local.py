@@ -1,0 +1,20 @@
+"""The local paper index as a search source: BM25 over titles and abstracts, no request at all."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ..index.db import LocalIndex
+from ..papers import Paper
+
+
+class LocalSearch:
+    """Searches `pasa-mcp index`'s index; safe to share between concurrent runs."""
+
+    name = "local"
+
+    def __init__(self, index: LocalIndex) -> None:
+        self.index = index
+
+    async def search(self, query: str, *, limit: int, before: date | None) -> list[Paper]:
+        return await self.index.call(self.index.search, query, limit=limit, before=before)

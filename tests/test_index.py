@@ -1,0 +1,204 @@
+"""The local paper index: snapshot and PaSa database imports, search, local resolution, and the
+OAI-PMH harvest against tools/world (a simulation) over real sockets."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pasa_mcp.cli import app
+from pasa_mcp.config import Settings
+from pasa_mcp.index.db import LocalIndex, Record
+from pasa_mcp.index.harvest import harvest
+from pasa_mcp.index.pasa_db import import_pasa
+from pasa_mcp.index.resolve import LocalResolver
+from pasa_mcp.index.snapshot import import_snapshot
+from pasa_mcp.net import Net
+from pasa_mcp.papers import Reference
+from tools.world import World
+from tools.world.corpus import Corpus
+from tools.world.exports import cited_titles, write_pasa_db, write_snapshot
+from tools.world.layout import layout_of
+from tools.world.oai import datestamp, deleted_ids
+
+SEED, PAPERS = 3, 400
+
+
+@pytest.fixture(scope="module")
+def corpus() -> Corpus:
+    return Corpus(SEED, PAPERS)
+
+
+@pytest.fixture
+def snapshot(corpus: Corpus, tmp_path: Path) -> Path:
+    path = tmp_path / "arxiv-metadata.json"
+    write_snapshot(corpus, path)
+    return path
+
+
+def arxiv_papers(corpus: Corpus) -> list:
+    return [p for p in corpus.papers if p.arxiv_id]
+
+
+def test_snapshot_import_is_complete_idempotent_and_resumable(corpus: Corpus, snapshot: Path, tmp_path: Path) -> None:
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    counts = import_snapshot(index, snapshot)
+    papers = arxiv_papers(corpus)
+    assert counts["added"] == len(papers) and counts["bad"] == 0
+    old_style = next(p for p in papers if "/" in p.arxiv_id)
+    found = index.papers_by_arxiv([old_style.arxiv_id, f"arXiv:{papers[5].arxiv_id}v1"])
+    assert found[old_style.arxiv_id].title == old_style.title
+    assert found[f"arXiv:{papers[5].arxiv_id}v1"].published == papers[5].published.date()
+    # Again: the finished file is not read again; with its state gone, every record is unchanged.
+    assert import_snapshot(index, snapshot)["read"] == 0
+    index.set_state(f"import-arxiv:{snapshot.resolve()}:", None)
+    again = import_snapshot(index, snapshot)
+    assert (again["added"], again["updated"], again["skipped"]) == (0, 0, len(papers))
+    assert index.count() == len(papers)
+    index.close()
+
+
+def test_an_interrupted_import_resumes_where_it_stopped(snapshot: Path, tmp_path: Path, monkeypatch) -> None:
+    from pasa_mcp.index import snapshot as module
+
+    monkeypatch.setattr(module, "BATCH", 100)
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    calls = []
+
+    def stop_after_two(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_snapshot(index, snapshot, on_progress=stop_after_two)
+    assert index.count() == 200
+    rest = import_snapshot(index, snapshot)
+    assert rest["added"] == index.count() - 200 and rest["read"] == rest["added"]
+    index.close()
+
+
+def test_category_filter_and_bad_lines(corpus: Corpus, snapshot: Path, tmp_path: Path) -> None:
+    lines = snapshot.read_text().splitlines()
+    snapshot.write_text("\n".join([*lines, "{not json", json.dumps({"id": "nonsense", "title": "x"})]) + "\n")
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    counts = import_snapshot(index, snapshot, categories="cs,hep-th")
+    wanted = [p for p in arxiv_papers(corpus) if any(c.startswith("cs.") or c == "hep-th" for c in p.categories)]
+    assert counts["added"] == len(wanted) < len(lines)
+    assert counts["bad"] == 2 and "nonsense" in " ".join(counts["errors"])
+    index.close()
+
+
+def test_search_ranks_the_title_and_honours_the_date(corpus: Corpus, snapshot: Path, tmp_path: Path) -> None:
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    import_snapshot(index, snapshot)
+    paper = arxiv_papers(corpus)[-1]
+    hits = index.search(paper.title, limit=5)
+    assert hits[0].arxiv_id == paper.arxiv_id
+    cutoff = paper.published.date()
+    assert all(p.published < cutoff for p in index.search(paper.title, limit=50, before=cutoff))
+    assert paper.arxiv_id not in {p.arxiv_id for p in index.search(paper.title, limit=50, before=cutoff)}
+    with pytest.raises(ValueError, match="no words"):
+        index.search("  ;; ")
+    index.close()
+
+
+def test_titles_and_reference_strings_resolve_locally(corpus: Corpus, snapshot: Path, tmp_path: Path) -> None:
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    import_snapshot(index, snapshot)
+    local = LocalResolver(index)
+    a, b, c = arxiv_papers(corpus)[10:13]
+    typo = b.title[:-3] + b.title[-2] + b.title[-3] + b.title[-1]
+    refs = [Reference(title=a.title.lower()), Reference(title=typo), Reference(title="A Book Nobody Indexed At All")]
+    found = local.resolve(refs)
+    assert [p.arxiv_id if p else None for p in found] == [a.arxiv_id, b.arxiv_id, None]
+    entry = f"{', '.join(c.authors)}. {c.title}. In Proceedings of Something, {c.published.year}."
+    assert local.by_reference_text(entry).arxiv_id == c.arxiv_id
+    assert local.by_reference_text("J. Smith. Collected notes, unpublished, 1999.") is None
+    index.close()
+
+
+def test_pasa_database_gives_section_maps_without_requests(corpus: Corpus, snapshot: Path, tmp_path: Path) -> None:
+    db, ids = tmp_path / "paper_db.zip", tmp_path / "id2paper.json"
+    assert write_pasa_db(corpus, db, ids) == len(arxiv_papers(corpus))
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    import_snapshot(index, snapshot)
+    counts = import_pasa(index, db, ids)
+    assert counts["papers"] == counts["with_id"] == len(arxiv_papers(corpus)) and counts["bad"] == 0
+    assert index.count() == len(arxiv_papers(corpus))  # merged into the snapshot's records, not added
+    paper = next(p for p in arxiv_papers(corpus) if cited_titles(layout_of(corpus, p)))
+    got = index.section_map(index.papers_by_arxiv([paper.arxiv_id])[paper.arxiv_id])
+    assert got is not None and got.origin == "pasa_db"
+    assert got.titles() == cited_titles(layout_of(corpus, paper))
+    # The snapshot imported again keeps the section maps.
+    index.set_state(f"import-arxiv:{snapshot.resolve()}:", None)
+    import_snapshot(index, snapshot)
+    assert index.section_map(index.papers_by_arxiv([paper.arxiv_id])[paper.arxiv_id]) == got
+    index.close()
+
+
+def test_cli_imports_searches_and_reports(corpus: Corpus, snapshot: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    done = runner.invoke(app, ["index", "import-arxiv", str(snapshot)])
+    assert done.exit_code == 0, done.output
+    paper = arxiv_papers(corpus)[7]
+    done = runner.invoke(app, ["index", "search", "--json", "--limit", "3", paper.title, "zzzunknownword"])
+    assert done.exit_code == 0, done.output
+    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    assert first["hits"][0]["arxiv_id"] == paper.arxiv_id and first["ms"] >= 0
+    assert second == {"query": "zzzunknownword", "ms": second["ms"], "hits": []}
+    stats = runner.invoke(app, ["index", "stats"])
+    assert f"papers = {len(arxiv_papers(corpus))}" in stats.stdout
+    bad = runner.invoke(app, ["index", "search", "--before", "June", "x"])
+    assert bad.exit_code == 2 and "--before must be a date" in bad.output
+    missing = runner.invoke(app, ["index", "import-arxiv", str(tmp_path / "nope.json")])
+    assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_search_without_an_index_says_how_to_build_one() -> None:
+    done = CliRunner().invoke(app, ["index", "search", "anything"])
+    assert done.exit_code == 1 and "pasa-mcp index import-arxiv" in done.output
+
+
+@pytest.mark.anyio
+async def test_harvest_pages_politely_resumes_and_continues_from_its_datestamp(tmp_path: Path) -> None:
+    async with World.start(
+        seed=SEED, papers=PAPERS, time_scale=0.02, oai_page_size=60, oai_flow_control=4, latency=False
+    ) as world:
+        settings = Settings(**world.settings(), store_path=tmp_path / "store.sqlite3")
+        index = LocalIndex(tmp_path / "index.sqlite3")
+        gone = deleted_ids(world.corpus)[0][0]
+        index.add([Record(title="A Paper Withdrawn Later", arxiv_id=gone, datestamp="2020-01-01")])
+        net = Net(settings)
+        pages = []
+
+        def interrupt(records: int, deleted: int, total: int | None) -> None:
+            pages.append(records)
+            if len(pages) == 2:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            await harvest(index, net, settings.arxiv_oai_url, on_page=interrupt)
+        assert index.count() == 1 + 120 and json.loads(index.get_state("harvest:*"))["token"]
+        counts = await harvest(index, net, settings.arxiv_oai_url)
+        papers = arxiv_papers(world.corpus)
+        assert index.count() == len(papers) and index.papers_by_arxiv([gone]) == {}
+        stamps = [datestamp(p) for p in papers] + [stamp for _, stamp in deleted_ids(world.corpus)]
+        assert counts["deleted"] == 1 and counts["datestamp"] == max(stamps)
+        newest = json.loads(index.get_state("harvest:*"))["datestamp"]
+        requests_before = world.log.counts()["arxiv_api"]["requests"]
+        again = await harvest(index, net, settings.arxiv_oai_url)  # incremental: from the newest datestamp
+        assert again["pages"] == 1 and again["added"] == 0 and again["datestamp"] == newest
+        only_cs = await harvest(index, net, settings.arxiv_oai_url, set_spec="cs", since=date(2024, 1, 1))
+        assert only_cs["added"] == 0 and only_cs["records"] > 0
+        await net.aclose()
+        index.close()
+        counts = world.log.counts()["arxiv_api"]
+        oai = [r for r in world.log.records if r["path"].startswith("/oai2")]
+    assert counts["requests"] > requests_before
+    assert counts["exceeded"] == 0 and counts.get("status_429", 0) == 0, counts
+    assert any(r["status"] == 503 for r in oai)  # flow control was met and waited out

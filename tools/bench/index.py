@@ -1,0 +1,171 @@
+"""`python -m tools.bench.index`: the local paper index on a generated corpus (issue 10's targets).
+
+Generates an arXiv metadata snapshot of N synthetic papers (JSON lines as arXiv publishes it; titles
+of about 9 words and abstracts of about 150 drawn from a Zipf-distributed vocabulary, so posting
+lists look like a real corpus's), then measures `pasa-mcp index import-arxiv`'s library call,
+search latency (p50/p99 over generated queries), the time to resolve 50 cited titles (a fifth of
+them written differently: lower case, a dropped word, a typo), and the index's size on disk against
+the raw title and abstract text. The corpus is **synthetic**: the numbers measure the engine, not
+arXiv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pasa_mcp.index.db import LocalIndex
+from pasa_mcp.index.resolve import LocalResolver
+from pasa_mcp.index.snapshot import import_snapshot
+from pasa_mcp.papers import Reference
+
+TARGETS = {"import_per_s": 20_000, "search_p50_ms": 20, "search_p99_ms": 150, "resolve_50_ms": 50, "size_ratio": 2.0}
+_SYLLABLES = "ka ro mi te lu no va si de pa zu fe gi ho ba tor len mar vis quo an el is ur om".split()
+
+
+def vocabulary(rng: random.Random, size: int) -> list[str]:
+    words: dict[str, None] = {}
+    while len(words) < size:
+        words["".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4)))] = None
+    return list(words)
+
+
+def generate(path: Path, papers: int, seed: int = 1) -> dict[str, Any]:
+    """Write a synthetic snapshot; returns its raw title+abstract bytes and a sample of titles."""
+    rng = random.Random(seed)
+    vocab = vocabulary(rng, 60_000)
+    weights = [1 / (rank + 10) for rank in range(len(vocab))]  # Zipf-like, flattened at the head
+    cum = [0.0] * len(vocab)
+    total = 0.0
+    for i, w in enumerate(weights):
+        total += w
+        cum[i] = total
+    raw = 0
+    sample: list[str] = []
+    with path.open("w", encoding="utf-8") as f:
+        for n in range(papers):
+            year, month = 2007 + n * 18 // papers, 1 + n % 12
+            arxiv_id = f"{year % 100:02d}{month:02d}.{n % 100_000:05d}"
+            title = " ".join(rng.choices(vocab, cum_weights=cum, k=rng.randint(5, 13))).capitalize()
+            abstract = " ".join(rng.choices(vocab, cum_weights=cum, k=rng.randint(80, 220))) + "."
+            raw += len(title.encode()) + len(abstract.encode())
+            if n % max(1, papers // 2000) == 0:
+                sample.append(title)
+            row = {
+                "id": arxiv_id,
+                "submitter": "Sim Ulated",
+                "authors": "A. Author, B. Writer and C. Scholar",
+                "title": title,
+                "comments": "synthetic benchmark record",
+                "journal-ref": None,
+                "doi": None,
+                "categories": rng.choice(["cs.CL", "cs.LG stat.ML", "cs.CV", "math.OC", "hep-th"]),
+                "abstract": abstract,
+                "versions": [{"version": "v1", "created": f"Mon, 2 {_month(month)} {year} 10:00:00 GMT"}],
+                "update_date": f"{year}-{month:02d}-02",
+                "authors_parsed": [["Author", "A.", ""], ["Writer", "B.", ""], ["Scholar", "C.", ""]],
+            }
+            f.write(json.dumps(row) + "\n")
+    return {"raw_bytes": raw, "titles": sample, "vocab": vocab}
+
+
+def _month(m: int) -> str:
+    return "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()[m - 1]
+
+
+def _variant(rng: random.Random, title: str) -> str:
+    words = title.split()
+    kind = rng.randrange(3)
+    if kind == 0:
+        return title.lower()
+    if kind == 1 and len(words) > 5:
+        del words[rng.randrange(len(words))]
+        return " ".join(words)
+    i = rng.randrange(len(words))
+    w = words[i]
+    words[i] = w[:-2] + w[-1] + w[-2] if len(w) > 3 else w
+    return " ".join(words)
+
+
+def measure(index_path: Path, snapshot: Path, generated: dict[str, Any], queries: int, seed: int = 2) -> dict[str, Any]:
+    rng = random.Random(seed)
+    index = LocalIndex(index_path)
+    start = time.perf_counter()
+    counts = import_snapshot(index, snapshot)
+    imported = time.perf_counter() - start
+    start = time.perf_counter()
+    index.optimize()
+    optimized = time.perf_counter() - start
+    vocab = generated["vocab"]
+    # Queries as a crawler writes them: 2-5 words, mostly mid-frequency, sometimes a very common one.
+    texts = [
+        " ".join(rng.choice(vocab[: 200 if rng.random() < 0.2 else 20_000]) for _ in range(rng.randint(2, 5)))
+        for _ in range(queries)
+    ]
+    timings = []
+    for text in texts:
+        t0 = time.perf_counter()
+        index.search(text, limit=10)
+        timings.append((time.perf_counter() - t0) * 1000)
+    timings.sort()
+    resolver = LocalResolver(index)
+    resolve_ms = []
+    for _ in range(5):
+        titles = rng.sample(generated["titles"], 50)
+        refs = [Reference(title=_variant(rng, t) if rng.random() < 0.2 else t) for t in titles]
+        t0 = time.perf_counter()
+        found = resolver.resolve(refs)
+        resolve_ms.append((time.perf_counter() - t0) * 1000)
+        resolved = sum(p is not None for p in found)
+    size = sum(p.stat().st_size for p in index_path.parent.glob(index_path.name + "*"))
+    index.close()
+    return {
+        "papers": counts["added"],
+        "import_s": round(imported, 1),
+        "import_per_s": round(counts["added"] / imported),
+        "optimize_s": round(optimized, 1),
+        "search_p50_ms": round(statistics.median(timings), 2),
+        "search_p99_ms": round(timings[int(len(timings) * 0.99) - 1], 2),
+        "search_max_ms": round(timings[-1], 2),
+        "resolve_50_ms": round(statistics.median(resolve_ms), 2),
+        "resolved_of_50": resolved,
+        "index_bytes": size,
+        "raw_bytes": generated["raw_bytes"],
+        "size_ratio": round(size / generated["raw_bytes"], 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.index", description=__doc__.split("\n")[0])
+    parser.add_argument("--papers", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--work", type=Path, default=Path("bench-out/index"), help="where the corpus and index go")
+    parser.add_argument("--out", type=Path, default=Path("bench-out/index.json"))
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    snapshot, index_path = args.work / f"snapshot-{args.papers}.jsonl", args.work / f"index-{args.papers}.sqlite3"
+    for old in args.work.glob(index_path.name + "*"):
+        old.unlink()
+    t0 = time.perf_counter()
+    generated = generate(snapshot, args.papers)
+    print(f"generated {args.papers} synthetic papers in {time.perf_counter() - t0:.0f} s: {snapshot}", flush=True)
+    result = measure(index_path, snapshot, generated, args.queries)
+    result["targets"] = TARGETS
+    for name, target in TARGETS.items():
+        at_least = name == "import_per_s"
+        ok = result[name] >= target if at_least else result[name] <= target
+        verdict = "ok" if ok else "MISSED"
+        print(f"{name:>14}: {result[name]:>10} (target {'>=' if at_least else '<='} {target}) {verdict}")
+    print(json.dumps({k: v for k, v in result.items() if k != "targets"}))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
