@@ -22,7 +22,7 @@ from ..papers import Paper, Reference, normalize_arxiv_id, paper_ref
 DEFAULT_WAIT = 50.0  # seconds a call waits for a deep search: below the ~60 s after which clients give up
 SHORT_ABSTRACT = 300  # characters of abstract in lists
 LONG_ABSTRACT = 1500  # ... and for one paper
-SOURCE = Literal["google", "arxiv", "semantic_scholar", "openalex"]
+SOURCE = Literal["google", "arxiv", "semantic_scholar", "openalex", "local"]
 EXPECTED = (ValueError, ModelError, SourceUnavailable, SourceRejected, JobsBusy, UnknownSearch)
 
 
