@@ -18,7 +18,7 @@ from .config import Settings
 
 app = typer.Typer(help="The local paper index: arXiv's metadata and the PaSa paper database on this disk.")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line in logs and pipes
 
 
 def _settings() -> Settings:

@@ -56,6 +56,9 @@ CASES = [
     (["models", "serve", "crawler", "--engine", "frob"], {}, "Invalid value for '--engine'"),
     (["models", "smoke-test"], {"PASA_CONFIG": "{tmp}/broken.toml"}, "the file is not valid TOML"),
     (["serve", "--port", "99999"], {}, "Invalid value for '--port'"),
+    (["index", "search", "--before", "June", "x"], {}, "--before must be a date as YYYY-MM-DD"),
+    (["index", "import-arxiv", "{tmp}/missing.jsonl"], {}, "no such file"),
+    (["index", "frob"], {}, "No such command 'frob'"),
     (["serve", "--http", "--host", "0.0.0.0"], {}, "needs a bearer token: set PASA_HTTP_TOKEN"),
 ]
 
