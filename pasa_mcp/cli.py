@@ -23,8 +23,8 @@ from .agent import Event, RunResult, SearchParams
 from .config import Settings, config_path
 from .doctor import doctor
 from .errors import plain_errors
-from .models_cli import app as models_app
 from .index_cli import app as index_app
+from .models_cli import app as models_app
 
 app = typer.Typer(
     help="PaSa deep paper search: an LLM crawler and selector over arXiv and friends, as an MCP server and CLI.",
