@@ -258,11 +258,11 @@ class Resolver:
         todo = [
             i
             for i, (ref, paper) in enumerate(zip(refs, results, strict=True))
-            if paper is None and not title_key(ref.title) and ref.text.strip()
+            if paper is None and (ref.untitled or not title_key(ref.title)) and (ref.text or ref.title).strip()
         ]
         if not todo:
             return results
-        found = await local.index.call(lambda: [local.by_reference_text(refs[i].text) for i in todo])
+        found = await local.index.call(lambda: [local.by_reference_text(refs[i].text or refs[i].title) for i in todo])
         merged = iter(await self.store.call(self.store.upsert_papers, [p for p in found if p is not None]))
         results = list(results)
         for i, paper in zip(todo, found, strict=True):

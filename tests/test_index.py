@@ -202,3 +202,23 @@ async def test_harvest_pages_politely_resumes_and_continues_from_its_datestamp(t
     assert counts["requests"] > requests_before
     assert counts["exceeded"] == 0 and counts.get("status_429", 0) == 0, counts
     assert any(r["status"] == 503 for r in oai)  # flow control was met and waited out
+
+
+@pytest.mark.anyio
+async def test_the_resolver_asks_the_index_for_untitled_entries_by_their_whole_string(
+    corpus: Corpus, snapshot: Path, tmp_path: Path
+) -> None:
+    from pasa_mcp.resolve import Resolver
+    from pasa_mcp.store import Store
+
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    import_snapshot(index, snapshot)
+    store = Store(tmp_path / "store.sqlite3")
+    paper = arxiv_papers(corpus)[20]
+    entry = f"{paper.authors[0]}, {paper.title}, Journal of Things 12 (2019) 1-9"
+    refs = [Reference(title=entry, text=entry, untitled=True), Reference(title=paper.title.upper())]
+    found = await Resolver(store, None, local=LocalResolver(index)).resolve(refs)
+    assert [p.arxiv_id if p else None for p in found] == [paper.arxiv_id, paper.arxiv_id]
+    assert store.get_paper(f"arxiv:{paper.arxiv_id}") is not None  # what the index found is in the store
+    store.close()
+    index.close()
