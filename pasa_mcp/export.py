@@ -113,6 +113,11 @@ def _suffix(n: int) -> str:
     return chr(ord("a") + n) if n < 26 else str(n + 1)
 
 
+def _venue(paper: Paper) -> str | None:
+    """The journal or proceedings; arXiv itself (as OpenAlex names it) is no venue: such a paper is a preprint."""
+    return paper.venue if paper.venue and "arxiv" not in paper.venue.lower() else None
+
+
 def _link(paper: Paper) -> str:
     return paper.url or (f"https://arxiv.org/abs/{paper.arxiv_id}" if paper.arxiv_id else "")
 
@@ -131,14 +136,14 @@ def bibtex(papers: Sequence[Paper]) -> str:
             "title": "{" + latex(paper.title) + "}",  # double braces: keep the title's capitals
             "author": " and ".join(_bib_name(a) for a in paper.authors),
             "year": str(paper.published.year) if paper.published else "",
-            "journal": latex(paper.venue or ""),
+            "journal": latex(_venue(paper) or ""),
             "doi": paper.doi or "",
             "eprint": paper.arxiv_id or "",
             "archiveprefix": "arXiv" if paper.arxiv_id else "",
             "url": _link(paper),
         }
         fields = [bibtexparser.model.Field(name, value) for name, value in values.items() if value]
-        library.add(bibtexparser.model.Entry("article" if paper.venue else "misc", key, fields))
+        library.add(bibtexparser.model.Entry("article" if _venue(paper) else "misc", key, fields))
     format = bibtexparser.BibtexFormat()
     format.indent = "  "
     return bibtexparser.write_string(
@@ -153,11 +158,11 @@ def ris(papers: Sequence[Paper]) -> str:
     """RIS records (Zotero, EndNote, Mendeley import them): JOUR for papers with a venue, else a preprint."""
     records = []
     for paper in {p.key: p for p in papers}.values():
-        lines = [("TY", "JOUR" if paper.venue else "UNPB"), ("TI", paper.title)]
+        lines = [("TY", "JOUR" if _venue(paper) else "UNPB"), ("TI", paper.title)]
         lines += [("AU", author) for author in paper.authors]
         if paper.published:
             lines += [("PY", str(paper.published.year)), ("DA", paper.published.strftime("%Y/%m/%d"))]
-        lines += [("T2", paper.venue or ""), ("DO", paper.doi or ""), ("UR", _link(paper)), ("AB", paper.abstract)]
+        lines += [("T2", _venue(paper) or ""), ("DO", paper.doi or ""), ("UR", _link(paper)), ("AB", paper.abstract)]
         if paper.arxiv_id:
             lines.append(("M1", f"arXiv:{paper.arxiv_id}"))
         records.append(

@@ -79,3 +79,9 @@ def test_ris_records_one_tag_a_line() -> None:
     assert first["TY"] == "UNPB" and first["TI"] == TEAM.title and first["M1"] == "arXiv:2001.00001"
     assert records[0].count("\r\nAU  - ") == 3 and "AU  - Research and Development Team\r\n" in records[0]
     assert "TY  - JOUR\r\n" in records[1] and "T2  - J. {ML\r\n" in records[1]
+
+
+def test_arxiv_as_a_venue_is_a_preprint() -> None:
+    preprint = Paper(title="A Preprint", authors=["Ada Lovelace"], venue="arXiv (Cornell University)")
+    assert bibtex([preprint]).startswith("@misc{") and "journal" not in bibtex([preprint])
+    assert ris([preprint]).startswith("TY  - UNPB\r\n") and "T2  - " not in ris([preprint])
