@@ -24,7 +24,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from .config import Settings
 from .net import SourceRejected, SourceUnavailable
@@ -59,10 +59,17 @@ class SearchParams(BaseModel):
     expand_papers: int = Field(20, ge=1, le=200, description="papers expanded per deeper layer")
     threshold: float = Field(0.5, ge=0, le=1, description="selector score above which a paper is selected")
     end_date: date | None = Field(None, description="only papers published before this date")
+    start_date: date | None = Field(None, description="only papers published on or after this date")
     ensemble: int = Field(1, ge=1, le=8, description="crawler runs; runs after the first sample")
     max_papers: int | None = Field(None, ge=1, description="stop after scoring this many papers")
     max_seconds: float | None = Field(None, gt=0, description="stop after this many seconds")
     concurrency: int | None = Field(None, ge=1, description="searches and expansions at once (default: no bound)")
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> SearchParams:
+        if self.start_date and self.end_date and self.start_date >= self.end_date:
+            raise ValueError(f"start_date {self.start_date} must come before end_date {self.end_date}")
+        return self
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> SearchParams:
@@ -258,6 +265,7 @@ class DeepSearch:
                     query,
                     limit=self.params.search_papers,
                     before=self.params.end_date,
+                    after=self.params.start_date,
                     ttl=self.cache_ttl,
                 )
             except SOURCE_ERRORS as exc:
@@ -428,6 +436,7 @@ class DeepSearch:
             "child": {query: [node_dict(n) for n in nodes] for query, nodes in self._roots.items()},
             "extra": {
                 "end_date": self.params.end_date.isoformat() if self.params.end_date else None,
+                "start_date": self.params.start_date.isoformat() if self.params.start_date else None,
                 "crawler_recall_papers": [n.paper.title for n in self._nodes.values()],
                 "recall_papers": [n.paper.title for n in self._nodes.values() if n.score > threshold],
             },

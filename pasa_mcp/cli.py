@@ -90,6 +90,11 @@ def config() -> None:
 def search(
     question: Annotated[str, typer.Argument(help="A detailed research question.")],
     end_date: Annotated[str | None, typer.Option(help="Only papers published before YYYY-MM-DD.")] = None,
+    start_date: Annotated[str | None, typer.Option(help="Only papers published on or after YYYY-MM-DD.")] = None,
+    sources: Annotated[
+        str | None, typer.Option(help="Search sources, comma-separated: google, arxiv, semantic_scholar, openalex.")
+    ] = None,
+    threshold: Annotated[float | None, typer.Option(help="Selection score threshold (paper: 0.5).")] = None,
     queries: Annotated[int | None, typer.Option(help="Crawler search queries (paper: 5).")] = None,
     papers: Annotated[int | None, typer.Option(help="Papers per query and source (paper: 10).")] = None,
     layers: Annotated[int | None, typer.Option(help="Citation expansion layers (paper: 2).")] = None,
@@ -111,6 +116,8 @@ def search(
             expand_layers=layers,
             expand_papers=expand,
             end_date=_date_option(end_date),
+            start_date=_date_option(start_date, "--start-date"),
+            threshold=threshold,
             ensemble=ensemble,
             max_papers=max_papers,
             max_seconds=max_seconds,
@@ -123,7 +130,11 @@ def search(
         raise typer.Exit(2) from None
     if json_out:
         _check_writable(json_out, "--json")
-    result, errors = anyio.run(_run_search, settings, question, params)
+    chosen = [name.strip() for name in sources.split(",") if name.strip()] if sources is not None else None
+    if chosen is not None and not chosen:
+        err.print("[red]Invalid search parameters:[/red] --sources names no source")
+        raise typer.Exit(2)
+    result, errors = anyio.run(_run_search, settings, question, params, chosen)
     _print_result(result, show_all, errors)
     if json_out:
         json_out.write_text(result.model_dump_json(indent=2), encoding="utf-8")
@@ -139,6 +150,8 @@ SEARCH_OPTIONS = {
     "expand_layers": "--layers",
     "expand_papers": "--expand",
     "end_date": "--end-date",
+    "start_date": "--start-date",
+    "threshold": "--threshold",
     "ensemble": "--ensemble",
     "max_papers": "--max-papers",
     "max_seconds": "--max-seconds",
@@ -159,11 +172,11 @@ def _check_writable(path: Path, option: str) -> None:
     raise typer.Exit(2)
 
 
-def _date_option(text: str | None) -> date | None:
+def _date_option(text: str | None, option: str = "--end-date") -> date | None:
     try:
         return date.fromisoformat(text) if text else None
     except ValueError:
-        raise ValueError(f"--end-date must be a date as YYYY-MM-DD, got {text!r}") from None
+        raise ValueError(f"{option} must be a date as YYYY-MM-DD, got {text!r}") from None
 
 
 def search_progress(console: Console) -> Progress:
@@ -185,7 +198,9 @@ def progress_line(event: Event) -> str:
     return f"{c.papers} papers · {c.scored} scored · {c.selected} selected · {c.queries} queries · {event.message}"
 
 
-async def _run_search(settings: Settings, question: str, params: SearchParams) -> tuple[RunResult, dict[str, int]]:
+async def _run_search(
+    settings: Settings, question: str, params: SearchParams, sources: list[str] | None = None
+) -> tuple[RunResult, dict[str, int]]:
     """The run, and how often each error was met (each is printed once, when first met)."""
     from .app import ModelUnavailable, open_app
 
@@ -205,7 +220,7 @@ async def _run_search(settings: Settings, question: str, params: SearchParams) -
 
         try:
             async with open_app(settings) as pasa:
-                return await pasa.deep_search(question, params, on_event=on_event), errors
+                return await pasa.deep_search(question, params, sources=sources, on_event=on_event), errors
         except ModelUnavailable as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None

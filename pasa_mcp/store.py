@@ -96,8 +96,10 @@ def _answer_id(model: str, question: list[object]) -> str:
     return hashlib.sha256(json.dumps([model, *question]).encode()).hexdigest()
 
 
-def _before_key(before: date | None) -> str:
-    return before.isoformat() if before else ""
+def _before_key(before: date | None, after: date | None = None) -> str:
+    """The dates a search was bounded by, as one key: "END", or "START..END" with a start date."""
+    end = before.isoformat() if before else ""
+    return f"{after.isoformat()}..{end}" if after else end
 
 
 class Store:
@@ -242,19 +244,30 @@ class Store:
 
     # Cached searches and resolutions --------------------------------------------------------
 
-    def put_search(self, source: str, query: str, before: date | None, limit: int, keys: list[str], ttl: float) -> None:
+    def put_search(
+        self,
+        source: str,
+        query: str,
+        before: date | None,
+        limit: int,
+        keys: list[str],
+        ttl: float,
+        after: date | None = None,
+    ) -> None:
         now = time.time()
         with self._write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO searches VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (source, query, _before_key(before), limit, json.dumps(keys), now, now + ttl),
+                (source, query, _before_key(before, after), limit, json.dumps(keys), now, now + ttl),
             )
 
-    def get_search(self, source: str, query: str, before: date | None, limit: int) -> list[str] | None:
+    def get_search(
+        self, source: str, query: str, before: date | None, limit: int, after: date | None = None
+    ) -> list[str] | None:
         """Cached result keys of a search, or None when never run or expired."""
         row = self.db.execute(
             "SELECT keys FROM searches WHERE source = ? AND query = ? AND before = ? AND lim = ? AND expires > ?",
-            (source, query, _before_key(before), limit, time.time()),
+            (source, query, _before_key(before, after), limit, time.time()),
         ).fetchone()
         return json.loads(row[0]) if row else None
 

@@ -82,7 +82,7 @@ class FakeSource:
         self.calls, self.name, self.per_query, self.shared = calls, name, per_query, shared
         self.failing = False
 
-    async def search(self, query: str, *, limit: int, before: date | None) -> list[Paper]:
+    async def search(self, query: str, *, limit: int, before: date | None, after: date | None = None) -> list[Paper]:
         self.calls.log.append(("search", self.name, query, limit, before))
         await anyio.lowlevel.checkpoint()
         if self.failing:

@@ -179,3 +179,34 @@ async def test_results_are_compact_json_text(tmp_path: Path) -> None:
         text = result.content[0].text
         assert json.loads(text) == result.structured_content
         assert "\n" not in text and ": " not in text.replace(paper.title, "").replace(paper.abstract, "")
+
+
+async def test_date_ranges_reach_every_source(tmp_path: Path) -> None:
+    async with session(tmp_path) as (world, client):
+        corpus = world.corpus
+        published = {p.arxiv_id or p.doi: p.published.date() for p in corpus.papers}
+        years = sorted({p.published.year for p in corpus.papers})
+        start, end = f"{years[len(years) // 3]}-01-01", f"{years[2 * len(years) // 3]}-01-01"
+        query = " ".join(corpus.papers[0].title.split()[-3:])
+        for source in ("google", "arxiv", "semantic_scholar", "openalex"):
+            wide = {"queries": [query], "sources": [source], "papers_per_query": 50, "limit": 100}
+            found = await call(client, "find_papers", {**wide, "start_date": start, "end_date": end})
+            assert not found["failures"] and found["papers"], source
+            for paper in found["papers"]:
+                when = published[paper["id"].split(":", 1)[1]]
+                assert start <= when.isoformat() < end, (source, paper["id"], when)
+            unbounded = await call(client, "find_papers", wide)
+            assert unbounded["total"] > found["total"], source  # the range was applied, not ignored
+
+        report = await call(
+            client,
+            "paper_search",
+            {"question": world.queries[0]["question"], "start_date": start, "end_date": end, "expand_layers": 0},
+        )
+        assert report["status"] == "finished"
+        assert "must come before end_date" in await error(
+            client, "find_papers", {"queries": [query], "start_date": end, "end_date": start}
+        )
+        assert "must come before end_date" in await error(
+            client, "paper_search", {"question": "q", "start_date": end, "end_date": start}
+        )

@@ -50,7 +50,7 @@ class FakeArxiv(FakeSource):
         self.gate, self.entered, self.cancelled = gate, anyio.Event(), anyio.Event()
         self.known: dict[str, Paper] = {}
 
-    async def search(self, query: str, *, limit: int, before: date | None) -> list[Paper]:
+    async def search(self, query: str, *, limit: int, before: date | None, after: date | None = None) -> list[Paper]:
         if self.gate is not None and query == "slow":
             self.entered.set()
             try:

@@ -23,10 +23,10 @@ async def read_paper(
     ctx: Ctx,
     sections: Annotated[list[str] | None, Field(min_length=1, description="names from get_paper (all)")] = None,
     format: Literal["markdown", "text"] = "markdown",
-    offset: Annotated[int, Field(ge=0, description="character to start at")] = 0,
+    offset: Offset = 0,
     max_chars: Annotated[int, Field(ge=500, le=30_000)] = 8000,
 ) -> PaperText:
-    """Read sections of a paper (math as TeX); without full text, its abstract and references. Paged."""
+    """Read sections of a paper, math as TeX (else its abstract and references); paged."""
     pasa = shared(ctx).pasa
     (found,) = await lookup(pasa, [paper])
     available = await _readable(pasa, found)

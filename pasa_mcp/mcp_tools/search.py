@@ -76,6 +76,7 @@ async def paper_search(
     question: Annotated[str, Field(min_length=1, description="a detailed research question")],
     ctx: Ctx,
     end_date: Annotated[date | None, Field(description="published before")] = None,
+    start_date: Annotated[date | None, Field(description="published from")] = None,
     search_queries: Annotated[int | None, Field(ge=1, le=50, description="crawler queries (default 5)")] = None,
     search_papers: Annotated[int | None, Field(ge=1, le=100, description="papers per query and source (10)")] = None,
     expand_layers: Annotated[int | None, Field(ge=0, le=5, description="citation expansion layers (2)")] = None,
@@ -90,7 +91,7 @@ async def paper_search(
     wait_seconds: Wait = DEFAULT_WAIT,
     limit: Annotated[int, Field(ge=1, le=200)] = 20,
 ) -> SearchReport:
-    """Deep search for papers answering a research question (minutes): the result, or `running` and a search_id."""
+    """Deep search for a research question (minutes): the result, or `running` and a search_id."""
     state = shared(ctx)
     pasa = state.pasa
     params = SearchParams.from_settings(
@@ -101,6 +102,7 @@ async def paper_search(
         expand_papers=expand_papers,
         threshold=threshold,
         end_date=end_date,
+        start_date=start_date,
         ensemble=ensemble,
         max_papers=max_papers,
         max_seconds=max_seconds,

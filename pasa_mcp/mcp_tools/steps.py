@@ -32,7 +32,7 @@ from .shapes import (
 
 @tool_errors
 async def generate_queries(
-    question: Annotated[str, Field(min_length=1, description="a detailed research question")],
+    question: Annotated[str, Field(min_length=1)],
     ctx: Ctx,
     count: Annotated[int | None, Field(ge=1, le=50, description="queries per crawler run (default 5)")] = None,
     ensemble: Annotated[int, Field(ge=1, le=8, description="crawler runs unioned")] = 1,
@@ -51,12 +51,15 @@ async def find_papers(
     queries: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=20)],
     ctx: Ctx,
     end_date: Annotated[date | None, Field(description="published before")] = None,
+    start_date: Annotated[date | None, Field(description="published from")] = None,
     sources: Annotated[list[SOURCE] | None, Field(min_length=1)] = None,
     papers_per_query: Annotated[int | None, Field(ge=1, le=100, description="per query and source (10)")] = None,
     offset: Offset = 0,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> FoundPapers:
     """Search the sources with queries; failed searches are listed, not dropped."""
+    if start_date and end_date and start_date >= end_date:
+        raise ValueError(f"start_date {start_date} must come before end_date {end_date}")
     pasa = shared(ctx).pasa
     chosen = pasa.sources(sources)
     per_query = papers_per_query or pasa.settings.search_papers
@@ -65,7 +68,9 @@ async def find_papers(
 
     async def search(source: Any, query: str) -> list[Paper]:
         try:
-            return await cached_search(source, pasa.store, query, limit=per_query, before=end_date, ttl=ttl)
+            return await cached_search(
+                source, pasa.store, query, limit=per_query, before=end_date, after=start_date, ttl=ttl
+            )
         except (SourceUnavailable, SourceRejected) as exc:
             failures.append(SourceFailure(source=source.name, query=query, error=str(exc)))
             return []

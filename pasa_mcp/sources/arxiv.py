@@ -91,20 +91,23 @@ def _text(element: ET.Element, tag: str) -> str:
     return " ".join(element.findtext(f"{_ATOM}{tag}", "").split())
 
 
-def search_query(query: str, before: date | None) -> str:
-    """`all:` terms joined by AND (stop words dropped), bounded by submission date when `before` is set.
+def search_query(query: str, before: date | None, after: date | None = None) -> str:
+    """`all:` terms joined by AND (stop words dropped), bounded by submission date when `before` or
+    `after` is set.
 
-    `before` is exclusive, like Google's `before:`: the range ends at 23:59 GMT the day before.
+    `before` is exclusive, like Google's `before:`: the range ends at 23:59 GMT the day before;
+    `after` is inclusive: it starts at 00:00 GMT that day.
     """
     words = re.findall(r"[^\W_]+", query)
     terms = [w for w in words if w.lower() not in _STOP] or words
     if not terms:
         raise ValueError(f"search query has no words to search for: {query!r}")
     text = " AND ".join(f"all:{term}" for term in terms)
-    if before is None:
+    if before is None and after is None:
         return text
-    last = before - timedelta(days=1)
-    return f"({text}) AND submittedDate:[190001010000 TO {last:%Y%m%d}2359]"
+    first = f"{after:%Y%m%d}0000" if after else "190001010000"
+    last = f"{before - timedelta(days=1):%Y%m%d}2359" if before else "299912312359"
+    return f"({text}) AND submittedDate:[{first} TO {last}]"
 
 
 def title_phrase(title: str) -> str | None:
@@ -204,11 +207,11 @@ class ArxivAPI:
             # The 400 body is arXiv's error feed, which SourceRejected does not keep: say what we sent.
             raise SourceRejected(exc.host, exc.status, f"for {what}") from exc
 
-    async def search(self, query: str, *, limit: int, before: date | None) -> list[Paper]:
-        """Papers matching all words of `query`, by relevance, submitted before `before`."""
+    async def search(self, query: str, *, limit: int, before: date | None, after: date | None = None) -> list[Paper]:
+        """Papers matching all words of `query`, by relevance, submitted before `before` (from `after`)."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        q = search_query(query, before)
+        q = search_query(query, before, after)
         params: dict[str, str | int] = {
             "search_query": q,
             "start": 0,

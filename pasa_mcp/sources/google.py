@@ -7,7 +7,7 @@ arXiv API request. The API key travels only in the `X-API-KEY` header, never in 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from ..config import Settings
 from ..net import Net, SourceRejected
@@ -15,8 +15,10 @@ from ..papers import Paper, normalize_arxiv_id
 from .arxiv import ArxivAPI
 
 
-def serper_query(query: str, before: date | None) -> str:
+def serper_query(query: str, before: date | None, after: date | None = None) -> str:
+    """Google's date operators are exclusive: `after:` names the day before the first one wanted."""
     bound = f" before:{before.isoformat()}" if before else ""
+    bound += f" after:{(after - timedelta(days=1)).isoformat()}" if after else ""
     return f"{query}{bound} site:arxiv.org"
 
 
@@ -43,7 +45,7 @@ class GoogleSearch:
         self._key = settings.serper_api_key
         self.arxiv = arxiv
 
-    async def search(self, query: str, *, limit: int, before: date | None) -> list[Paper]:
+    async def search(self, query: str, *, limit: int, before: date | None, after: date | None = None) -> list[Paper]:
         if self._key is None or not self._key.get_secret_value():
             raise ValueError("Google search needs a serper.dev API key (set SERPER_API_KEY)")
         if limit < 1:
@@ -54,7 +56,7 @@ class GoogleSearch:
                 "POST",
                 self.url,
                 headers={"X-API-KEY": self._key.get_secret_value()},
-                json={"q": serper_query(query, before), "num": limit},
+                json={"q": serper_query(query, before, after), "num": limit},
                 parse=lambda response: response.json(),
             )
         except SourceRejected as exc:

@@ -153,15 +153,17 @@ class OpenAlex:
                 works[short_id(work.get("id") or "")] = work
         return works
 
-    async def search(self, query: str, *, limit: int, before: date | None) -> list[Paper]:
-        """Works matching `query`, published before `before` (exclusive), in OpenAlex's relevance order."""
+    async def search(self, query: str, *, limit: int, before: date | None, after: date | None = None) -> list[Paper]:
+        """Works matching `query`, published before `before` (exclusive) and from `after`, by relevance."""
         if not query.strip():
             raise ValueError("OpenAlex search needs a non-empty query")
         if not 1 <= limit <= MAX_PER_PAGE:
             raise ValueError(f"OpenAlex search limit must be 1..{MAX_PER_PAGE}, got {limit}")
         params: dict[str, Any] = {"search": query, "per_page": limit}
-        if before:
-            params["filter"] = f"to_publication_date:{(before - timedelta(days=1)).isoformat()}"
+        bounds = [f"from_publication_date:{after.isoformat()}"] if after else []
+        bounds += [f"to_publication_date:{(before - timedelta(days=1)).isoformat()}"] if before else []
+        if bounds:
+            params["filter"] = ",".join(bounds)
         return [p for work in await self._works(**params) if (p := paper_from_work(work))]
 
     async def match_title(self, title: str) -> Paper | None:

@@ -91,16 +91,17 @@ class SemanticScholar:
             NAME, method, self._base + path, headers=self._headers, parse=lambda r: r.json(), **kwargs
         )
 
-    async def search(self, query: str, *, limit: int, before: date | None) -> list[Paper]:
-        """Relevance search for papers published before `before` (exclusive)."""
+    async def search(self, query: str, *, limit: int, before: date | None, after: date | None = None) -> list[Paper]:
+        """Relevance search for papers published before `before` (exclusive), from `after` (inclusive)."""
         if not query.strip():
             raise ValueError("Semantic Scholar search needs a non-empty query")
         if not 1 <= limit <= MAX_SEARCH:
             raise ValueError(f"Semantic Scholar search limit must be 1..{MAX_SEARCH}, got {limit}")
         # S2 finds nothing for hyphenated terms; its docs advise spaces instead.
         params: dict[str, Any] = {"query": query.replace("-", " "), "fields": FIELDS, "limit": limit}
-        if before:
-            params["publicationDateOrYear"] = f":{(before - timedelta(days=1)).isoformat()}"
+        if before or after:
+            end = (before - timedelta(days=1)).isoformat() if before else ""
+            params["publicationDateOrYear"] = f"{after.isoformat() if after else ''}:{end}"
         body = await self._call("GET", "/paper/search", params=params)
         return [p for record in body.get("data") or [] if (p := paper_from_record(record))]
 
