@@ -1,10 +1,10 @@
 """A paper's text to read: the sections of its LaTeXML page (arxiv.org/html, then ar5iv) as blocks
 of Markdown-ready text, math as its TeX source, kept in the store once fetched.
 
-Section names are those `get_paper` lists (each h2 title, and "<h2 title> <h3 title>" for a
-subsection), plus "Abstract" and every section a section map leaves out for lack of citations
-(a conclusion, an appendix): a reader may want any of them. A section's text includes its
-subsections, under their own headings.
+Section names are those `get_paper` lists (the sectioning units of latexml.py: each section's
+title, and "<section> <unit>" for the units one level below it), plus "Abstract" and every section
+a section map leaves out for lack of citations (a conclusion, an appendix): a reader may want any
+of them. A section's text includes its subsections, under their own headings.
 """
 
 from __future__ import annotations
@@ -19,15 +19,11 @@ from .net import Net, SourceRejected
 from .papers import Paper
 from .store import Store
 
-Kind = Literal["h2", "h3", "h4", "p", "math", "caption"]
+Kind = Literal["h2", "h3", "h4", "h5", "h6", "p", "math", "caption"]
 Block = tuple[Kind, str]
 Sections = dict[str, list[Block]]
 ABSTRACT = "Abstract"
-_BLOCKS = (
-    "h3, h4, .ltx_para > p, .ltx_para > table.ltx_equation, .ltx_para > table.ltx_equationgroup, figcaption,"
-    " li.ltx_bibitem"
-)
-_TAGS = {"h3": "h3", "h4": "h4", "p": "p", "li": "p", "table": "math", "figcaption": "caption"}
+_TAGS = {"p": "p", "li": "p", "table": "math", "figcaption": "caption"}
 
 
 def _clean(text: str) -> str:
@@ -57,33 +53,87 @@ def _block(node: LexborNode) -> Block | None:
     return (kind, text) if text else None  # type: ignore[return-value]
 
 
+# Units as latexml.py tells them, by LaTeXML's classes: tags vary (section or div, h2 or h1).
+_TOP = ("ltx_chapter", "ltx_section")
+_UNITS = (*_TOP, "ltx_subsection", "ltx_subsubsection", "ltx_paragraph", "ltx_subparagraph")
+_TOP_SELECTOR = ", ".join(f".{c}" for c in _TOP)
+_UNIT_SELECTOR = ", ".join(f".{c}" for c in _UNITS)
+_TEXT = (
+    '[class*="ltx_title"], .ltx_para > p, .ltx_para > table.ltx_equation, .ltx_para > table.ltx_equationgroup,'
+    " figcaption, li.ltx_bibitem"
+)
+
+
+def _classes(node: LexborNode) -> list[str]:
+    return (node.attributes.get("class") or "").split()
+
+
+def _is_unit(node: LexborNode) -> bool:
+    return any(c in _UNITS for c in _classes(node))
+
+
+def _is_title(node: LexborNode) -> bool:
+    return any(c == "ltx_title" or c.startswith("ltx_title_") for c in _classes(node))
+
+
+def _unit_above(node: LexborNode) -> LexborNode | None:
+    current = node.parent
+    while current is not None and current.is_element_node:
+        if _is_unit(current):
+            return current
+        current = current.parent
+    return None
+
+
+def _title(unit: LexborNode) -> str:
+    heading = next((child for child in unit.iter() if _is_title(child)), None)
+    return _clean(heading.text(separator="")) if heading is not None else ""
+
+
+def _levels_below(node: LexborNode, unit: LexborNode) -> int:
+    """How many units lie between `node`'s own unit and `unit` (0 when they are the same)."""
+    levels, current = 0, node
+    while current is not None and current.mem_id != unit.mem_id:
+        levels += 1
+        current = _unit_above(current)
+    return levels
+
+
+def _unit_blocks(unit: LexborNode, level: int) -> list[Block]:
+    """A unit's text in document order, its own heading and its subunits' headings one level down each."""
+    blocks: list[Block] = []
+    for node in unit.css(_TEXT):
+        if _is_title(node):
+            owner = node.parent
+            if owner is not None and _is_unit(owner) and (text := _clean(node.text(separator=""))):
+                depth = level + _levels_below(owner, unit)
+                blocks.append((f"h{min(depth, 6)}", text))  # type: ignore[arg-type]
+        elif (block := _block(node)) is not None:
+            blocks.append(block)
+    return blocks
+
+
 def parse_sections(html: str) -> Sections:
     """The readable sections of a LaTeXML page; empty for a page that is not LaTeXML or has no text."""
     tree = LexborHTMLParser(html)
     tree.strip_tags(["annotation", "annotation-xml"])
     for note in tree.css(".ltx_note, .ltx_role_footnote"):
         note.decompose()
-    body = tree.body
-    if body is not None:
-        _with_tex(body)
+    if tree.body is not None:
+        _with_tex(tree.body)
     sections: Sections = {}
     if abstract := tree.css_first(".ltx_abstract"):
         paragraphs = [b for p in abstract.css("p") if (b := _block(p))]
         if paragraphs:
             sections[ABSTRACT] = [("h2", ABSTRACT), *paragraphs]
-    for h2 in tree.css("section > h2"):
-        section, title = h2.parent, _clean(h2.text(separator=""))
-        if section is None or not title:
-            continue
-        blocks: list[Block] = [("h2", title)]
-        for node in section.css(_BLOCKS):
-            if (block := _block(node)) is not None:
-                blocks.append(block)
-        sections[title] = blocks
-        for h3 in section.css("section > h3"):
-            subtitle = _clean(h3.text(separator=""))
-            if subtitle and h3.parent is not None:
-                sections[f"{title} {subtitle}"] = [b for n in h3.parent.css(_BLOCKS) if (b := _block(n))]
+    for top in tree.css(_TOP_SELECTOR):
+        if _unit_above(top) is not None or not (title := _title(top)):
+            continue  # a section inside a chapter is read with its chapter
+        sections[title] = _unit_blocks(top, 2)
+        for unit in top.css(_UNIT_SELECTOR):
+            above = _unit_above(unit)
+            if above is not None and above.mem_id == top.mem_id and (subtitle := _title(unit)):
+                sections[f"{title} {subtitle}"] = _unit_blocks(unit, 3)
     return sections
 
 
@@ -96,7 +146,7 @@ def render(blocks: list[Block], markdown: bool) -> str:
     """Blocks as Markdown (headings, italic captions, displayed math) or as plain text with the same math."""
     lines = []
     for kind, text in blocks:
-        if kind in ("h2", "h3", "h4"):
+        if kind[0] == "h":
             lines.append(("#" * int(kind[1]) + " " if markdown else "") + text)
         elif kind == "math":
             lines.append(text if text.startswith("$$") else f"$${text}$$")

@@ -223,9 +223,9 @@ class _Source:
     def __init__(self, inner: SearchSource, tracer: Tracer) -> None:
         self.inner, self.tracer, self.name = inner, tracer, inner.name  # the name keys cached searches
 
-    async def search(self, query: str, *, limit: int, before: date | None) -> list[Paper]:
+    async def search(self, query: str, *, limit: int, before: date | None, after: date | None = None) -> list[Paper]:
         with self.tracer.call("search", query) as call:
-            papers = await self.inner.search(query, limit=limit, before=before)
+            papers = await self.inner.search(query, limit=limit, before=before, after=after)
             # The ids of the results are the ones its arXiv metadata lookup carried (Google's case).
             call.keys = frozenset(f"id:{p.arxiv_id}" for p in papers if p.arxiv_id)
             return papers
