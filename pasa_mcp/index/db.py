@@ -295,18 +295,22 @@ class LocalIndex:
         boosts = {"title": TITLE_BOOST} if len(fields) > 1 else None
         return self.text.parse_query(" ".join(words), fields, field_boosts=boosts, conjunction_by_default=every)
 
-    def search(self, query: str, *, limit: int = 10, before: date | None = None) -> list[Paper]:
+    def search(
+        self, query: str, *, limit: int = 10, before: date | None = None, after: date | None = None
+    ) -> list[Paper]:
         """Papers ranked by BM25 over title and abstract (title words weigh TITLE_BOOST) for any of the
-        query's words, published before `before` when given."""
+        query's words, published before `before` and from `after` when given."""
         words = query_words(query)
         if not words:
             raise ValueError(f"search query has no words to search for: {query!r}")
         q = self._text_query(words, ["title", "abstract"], every=False)
-        if before is not None:
-            upper = tantivy.Query.range_query(
-                self.schema, "day", tantivy.FieldType.Integer, None, before.toordinal() - _EPOCH, include_upper=False
+        if before is not None or after is not None:
+            lower = after.toordinal() - _EPOCH if after else None
+            upper = before.toordinal() - _EPOCH if before else None
+            days = tantivy.Query.range_query(
+                self.schema, "day", tantivy.FieldType.Integer, lower, upper, include_upper=False
             )
-            q = tantivy.Query.boolean_query([(tantivy.Occur.Must, q), (tantivy.Occur.Must, upper)])
+            q = tantivy.Query.boolean_query([(tantivy.Occur.Must, q), (tantivy.Occur.Must, days)])
         return self._hits(q, limit)
 
     def papers_by_arxiv(self, arxiv_ids: Iterable[str]) -> dict[str, Paper]:

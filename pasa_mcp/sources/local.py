@@ -16,5 +16,5 @@ class LocalSearch:
     def __init__(self, index: LocalIndex) -> None:
         self.index = index
 
-    async def search(self, query: str, *, limit: int, before: date | None) -> list[Paper]:
-        return await self.index.call(self.index.search, query, limit=limit, before=before)
+    async def search(self, query: str, *, limit: int, before: date | None, after: date | None = None) -> list[Paper]:
+        return await self.index.call(self.index.search, query, limit=limit, before=before, after=after)
