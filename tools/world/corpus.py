@@ -36,8 +36,11 @@ class CorpusSpec:
     doi_only_share: float = 0.05  # journal papers without an arXiv id (Semantic Scholar/OpenAlex only)
     hidden_share: float = 0.3  # on-aspect papers written with the alias phrases
     journal_doi_share: float = 0.3  # arXiv papers that also have a journal DOI
-    arxiv_html_share: float = 0.6  # arXiv papers with an arxiv.org/html page
-    ar5iv_share: float = 0.5  # arXiv papers with an ar5iv page (either way)
+    # HTML follows the real coverage: arXiv converts submissions since December 2023 (html_since),
+    # ar5iv converted the older ones; a few of either kind fail or were converted the other way.
+    html_since: datetime = datetime(2023, 12, 1, tzinfo=UTC)
+    arxiv_html_share: tuple[float, float] = (0.1, 0.95)  # papers with arXiv HTML: (older, since html_since)
+    ar5iv_share: tuple[float, float] = (0.85, 0.05)  # papers with an ar5iv page: (older, since html_since)
     variant_share: float = 0.15  # citations whose title is written differently (case, typos, ...)
     queries: int = 100
 
@@ -275,8 +278,9 @@ def _identities(rng: Random, papers: list[Paper], topics: list[Topic], spec: Cor
         if rng.random() < spec.journal_doi_share:
             p.doi = f"{rng.choice(vocab.DOI_PREFIXES)}/sim.{year}.{p.idx:05d}"
             p.venue = rng.choice(vocab.VENUES)
-        p.arxiv_html = rng.random() < spec.arxiv_html_share
-        p.ar5iv = rng.random() < spec.ar5iv_share
+        recent = p.published >= spec.html_since
+        p.arxiv_html = rng.random() < spec.arxiv_html_share[recent]
+        p.ar5iv = rng.random() < spec.ar5iv_share[recent]
 
 
 def _texts(rng: Random, papers: list[Paper], topics: list[Topic]) -> None:
