@@ -17,7 +17,7 @@ from .config import Settings
 from .llm import ModelClient, ModelError, Sampling, message_text
 from .net import Net
 from .papers import Paper
-from .protocol import parse_queries, parse_sections, query_prompt, section_prompt
+from .protocol import parse_queries, parse_sections, prompt_version, query_prompt, section_prompt
 from .store import Store
 
 MAX_TOKENS = 512
@@ -45,6 +45,9 @@ Example answer:
 [Expand] 2 Related Work
 [Expand] 1 Introduction
 [StopExpand]"""
+
+
+GENERAL_PROMPTS = prompt_version(QUERIES_SYSTEM, SECTIONS_SYSTEM)
 
 
 class Crawler(Protocol):
@@ -103,7 +106,7 @@ class GeneralCrawler:
 
     def __init__(self, client: ModelClient) -> None:
         self.client = client
-        self.name = f"general:{client.model}"
+        self.name = f"general:{client.model}@{GENERAL_PROMPTS}"  # the cache key: model and prompts
 
     async def queries(self, user_query: str, *, limit: int, sample: bool = False) -> list[str]:
         _check_query(user_query, limit)

@@ -5,6 +5,7 @@ See PROTOCOL sections 1, 2 and 4: the checkpoints only work well on exactly thes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -21,6 +22,15 @@ _EXPAND = re.compile(r"Expand\](.*?)\[", re.DOTALL)
 def prompts() -> dict[str, str]:
     """The four templates: generate_query, select_section, get_selected, get_value."""
     return json.loads(files("pasa_mcp").joinpath("data/agent_prompt.json").read_text(encoding="utf-8"))
+
+
+def prompt_version(*texts: str) -> str:
+    """A short digest of the prompts a general backend sends besides the templates.
+
+    It is part of that backend's cache key, so cached answers and scores given to other prompts are
+    never reused when the prompts change.
+    """
+    return hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:8]
 
 
 def query_prompt(user_query: str) -> str:

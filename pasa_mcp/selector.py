@@ -21,7 +21,7 @@ from .config import Settings
 from .llm import ModelClient, ModelError, Sampling, message_text
 from .net import Net
 from .papers import Paper
-from .protocol import selector_prompt
+from .protocol import prompt_version, selector_prompt
 from .store import Store
 from .tasks import gather
 
@@ -31,6 +31,9 @@ GENERAL_TOP_LOGPROBS = 20  # the most OpenAI's chat API allows
 SELECT_SYSTEM = """\
 You judge whether a paper satisfies a user's query.
 Begin your answer with exactly one word, True or False, then give your reason on the next line."""
+
+
+GENERAL_PROMPTS = prompt_version(SELECT_SYSTEM)
 
 
 class Selector(Protocol):
@@ -107,7 +110,7 @@ class GeneralSelector:
 
     def __init__(self, client: ModelClient) -> None:
         self.client = client
-        self.name = f"general:{client.model}"
+        self.name = f"general:{client.model}@{GENERAL_PROMPTS}"  # the cache key: model and prompts
 
     async def _ask(self, user_query: str, paper: Paper, max_tokens: int) -> dict[str, Any]:
         messages = [

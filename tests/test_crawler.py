@@ -11,7 +11,7 @@ import pytest
 from conftest import FIXTURES
 
 from pasa_mcp.config import Settings
-from pasa_mcp.crawler import CachedCrawler, GeneralCrawler, PasaCrawler, build_crawler
+from pasa_mcp.crawler import GENERAL_PROMPTS, CachedCrawler, GeneralCrawler, PasaCrawler, build_crawler
 from pasa_mcp.llm import ModelClient, ModelError
 from pasa_mcp.net import Net
 from pasa_mcp.papers import Paper
@@ -137,7 +137,7 @@ async def test_no_sections_means_no_request() -> None:
 async def test_general_crawler_adds_a_format_system_message_and_only_openai_parameters() -> None:
     fake = FakeChat("[Search] a\n[StopSearch]", "[Search] b\n[StopSearch]", "[Expand] 1 Introduction\n[StopExpand]")
     general = crawler(GeneralCrawler, fake)
-    assert general.name == "general:m"
+    assert general.name == f"general:m@{GENERAL_PROMPTS}"
     await general.queries(QUERY, limit=3)
     await general.queries(QUERY, limit=3, sample=True)
     await general.sections(QUERY, PAPER, SECTIONS)
@@ -166,7 +166,7 @@ def test_build_crawler_follows_the_backend_setting() -> None:
     net = Net(Settings())
     assert isinstance(build_crawler(Settings(), net), PasaCrawler)
     general = build_crawler(Settings(crawler_backend="general", crawler_model="gpt-4o"), net)
-    assert isinstance(general, GeneralCrawler) and general.name == "general:gpt-4o"
+    assert isinstance(general, GeneralCrawler) and general.name == f"general:gpt-4o@{GENERAL_PROMPTS}"
     assert not general.client.vllm
 
 

@@ -82,3 +82,11 @@ def test_ambiguous_letter_matches_are_refused() -> None:
 
 def test_an_expand_without_closing_tag_is_dropped() -> None:
     assert parse_sections("[Expand] 1 Introduction\n[Expand] 3 Method", SECTIONS) == ["1 Introduction"]
+
+
+def test_prompt_version_changes_with_any_prompt_so_cached_answers_are_not_reused() -> None:
+    from pasa_mcp.protocol import prompt_version
+
+    assert prompt_version("system A", "system B") == prompt_version("system A", "system B")
+    assert prompt_version("system A", "system B") != prompt_version("system A", "system B, reworded")
+    assert prompt_version("ab", "c") != prompt_version("a", "bc")

@@ -17,7 +17,7 @@ from pasa_mcp.config import Settings
 from pasa_mcp.llm import ModelClient, ModelError, ModelUnavailable
 from pasa_mcp.net import Net
 from pasa_mcp.papers import Paper
-from pasa_mcp.selector import GeneralSelector, PasaSelector, build_selector, score_cached
+from pasa_mcp.selector import GENERAL_PROMPTS, GeneralSelector, PasaSelector, build_selector, score_cached
 from pasa_mcp.store import Store
 
 QUERY = "Which papers study retrieval-augmented language models?"
@@ -153,7 +153,7 @@ def general_selector(fake: FakeChat) -> GeneralSelector:
 async def test_general_selector_sums_the_forms_of_true_in_the_first_token() -> None:
     fake = FakeChat(chat_choice("True", [("True", 0.6), (" true", 0.15), ("False", 0.2), ("Yes", 0.05)]))
     selector = general_selector(fake)
-    assert selector.name == "general:gpt-4o"
+    assert selector.name == f"general:gpt-4o@{GENERAL_PROMPTS}"
     assert await selector.score(QUERY, [paper(1)]) == [pytest.approx(0.75)]
     (body,) = fake.bodies
     system, user = body["messages"]

@@ -17,9 +17,9 @@ from ..papers import Paper, Reference
 from ..resolve import best_match
 
 NAME = "semantic_scholar"
-FIELDS = "title,abstract,externalIds,authors,year,publicationDate,venue,url"
+FIELDS = "title,abstract,externalIds,authors,year,publicationDate,venue,journal,url"
 # The references edge takes paper fields of the cited paper; it rejects dotted ones like authors.name.
-REFERENCE_FIELDS = "title,externalIds,authors,venue,year"
+REFERENCE_FIELDS = "title,externalIds,authors,venue,journal,year"
 MAX_SEARCH = 100  # /paper/search returns at most 100 papers a page
 BATCH_SIZE = 500  # ids per POST /paper/batch
 REFERENCES_PAGE = 1000  # largest page of /paper/{id}/references
@@ -33,6 +33,11 @@ def _published(publication_date: str | None, year: int | None) -> date | None:
         except ValueError:
             pass
     return date(year, 1, 1) if year else None
+
+
+def _venue(record: dict[str, Any]) -> str | None:
+    """`venue`, or the journal's name where S2 leaves `venue` empty (common for journal articles)."""
+    return record.get("venue") or (record.get("journal") or {}).get("name") or None
 
 
 def paper_from_record(record: dict[str, Any]) -> Paper | None:
@@ -49,7 +54,7 @@ def paper_from_record(record: dict[str, Any]) -> Paper | None:
         s2_id=record.get("paperId"),
         authors=[a["name"] for a in record.get("authors") or [] if a.get("name")],
         published=_published(record.get("publicationDate"), record.get("year")),
-        venue=record.get("venue") or None,
+        venue=_venue(record),
         url=record.get("url"),
         sources=[NAME],
     )
@@ -66,7 +71,7 @@ def reference_from_record(record: dict[str, Any]) -> Reference | None:
         return None
     ids = record.get("externalIds") or {}
     authors = ", ".join(a["name"] for a in record.get("authors") or [] if a.get("name"))
-    parts = [authors, title, record.get("venue") or "", str(record.get("year") or "")]
+    parts = [authors, title, _venue(record) or "", str(record.get("year") or "")]
     return Reference(
         title=title,
         text=". ".join(p.strip().rstrip(".") for p in parts if p.strip()),
