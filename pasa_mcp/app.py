@@ -24,6 +24,7 @@ from .resolve import Resolver
 from .selector import build_selector
 from .sources import SearchSource
 from .sources.arxiv import ArxivAPI
+from .sources.crossref import Crossref
 from .sources.google import GoogleSearch
 from .sources.local import LocalSearch
 from .sources.openalex import OpenAlex
@@ -65,7 +66,11 @@ class Pasa:
         if settings.offline:
             self.resolver = Resolver(store, None, local=local)
         else:
-            self.resolver = Resolver(store, self.arxiv, matchers, dois=self.openalex, local=local)
+            # Entries without a title of their own are searched for by their whole text.
+            references = [self.openalex, Crossref(net, settings)]
+            self.resolver = Resolver(
+                store, self.arxiv, matchers, dois=self.openalex, local=local, references=references
+            )
 
     def sources(self, names: Sequence[str] | None = None) -> list[SearchSource]:
         """The search sources by name (default: the settings'); a bad name is a clear error."""

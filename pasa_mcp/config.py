@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     openalex_url: str = "https://api.openalex.org"
     openalex_api_key: SecretStr | None = Field(None, validation_alias=_env("openalex_api_key", "OPENALEX_API_KEY"))
     openalex_mailto: str | None = None
+    crossref_url: str = "https://api.crossref.org"
+    crossref_mailto: str | None = None
 
     # `serve --http`: clients send `Authorization: Bearer <token>`; required beyond loopback.
     http_token: SecretStr | None = None
@@ -84,6 +86,7 @@ class Settings(BaseSettings):
     ar5iv_interval: float = Field(1.0, ge=0, description="seconds between ar5iv requests")
     s2_interval: float = Field(1.0, ge=0, description="seconds between Semantic Scholar requests")
     openalex_interval: float = Field(0.1, ge=0)
+    crossref_interval: float = Field(0.2, ge=0)  # Crossref's public pool: 5 requests a second
     serper_concurrency: int = Field(5, ge=1)
     http_timeout: float = Field(30.0, gt=0)
     http_retries: int = Field(5, ge=0)

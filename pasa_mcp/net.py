@@ -212,6 +212,7 @@ class Net:
             "ar5iv": {"label": "ar5iv", "interval": settings.ar5iv_interval, "concurrency": 2},
             "semantic_scholar": {"label": "Semantic Scholar", "interval": settings.s2_interval, "concurrency": 2},
             "openalex": {"label": "OpenAlex", "interval": settings.openalex_interval, "concurrency": 4},
+            "crossref": {"label": "Crossref", "interval": settings.crossref_interval, "concurrency": 1},
             "google": {"label": "Google (serper.dev)", "concurrency": settings.serper_concurrency},
         }
         self.hosts: dict[str, Host] = {}

@@ -16,6 +16,11 @@ A deep search resolves a whole layer's references with one arXiv id lookup: its 
 `Layer`, and the ids they ask for are sent together once every expansion has asked or given up, while
 their titles are matched at once.
 
+An entry that names no title of its own (`Reference.untitled`: "A. Name, Phys. Rev. Lett. 81, 2514
+(1998).") is never looked up by a fragment: without an id it is searched for by its whole text with
+the reference searches (OpenAlex, then Crossref's bibliographic query), and a work they return is
+accepted only when `reference_matches`: its year and its first author's surname are in the entry.
+
 A remote or full-text candidate is accepted only when `titles_match`: the normalised titles
 (Unicode folded, accents and braces dropped, lower case, runs of anything but letters and digits as
 one space) or PaSa's title keys are equal, or their rapidfuzz ratio reaches FUZZY_THRESHOLD. At 95 it
@@ -64,6 +69,14 @@ class DoiLookup(Protocol):
     async def papers_by_doi(self, dois: list[str]) -> dict[str, Paper]: ...
 
 
+class ReferenceSearch(Protocol):
+    """A remote source that finds works by a whole reference string (OpenAlex search, Crossref)."""
+
+    name: str
+
+    async def search_reference(self, text: str) -> list[Paper]: ...
+
+
 class TitleMatcher(Protocol):
     """A remote source that finds the one paper with a given title (or None)."""
 
@@ -92,6 +105,18 @@ def titles_match(a: str, b: str) -> bool:
     if na == nb or title_key(a) == title_key(b):
         return True
     return fuzz.ratio(na, nb, score_cutoff=FUZZY_THRESHOLD) > 0
+
+
+def reference_matches(text: str, paper: Paper) -> bool:
+    """True when `paper`, found by the whole reference string `text`, is the work it names."""
+    if paper.published is None or not paper.authors:
+        return False
+    folded = normalize_title(text)
+    surname = normalize_title(paper.authors[0]).rpartition(" ")[2]
+    year = rf"\b{paper.published.year}[a-z]?\b"  # "2018a" in author-year styles
+    return (
+        bool(surname) and re.search(rf"\b{re.escape(surname)}\b", folded) is not None and bool(re.search(year, folded))
+    )
 
 
 def best_match(title: str, candidates: Sequence[Paper]) -> Paper | None:
@@ -185,6 +210,7 @@ class Resolver:
         *,
         dois: DoiLookup | None = None,
         local: LocalResolver | None = None,
+        references: Sequence[ReferenceSearch] = (),
         hit_ttl: float = HIT_TTL,
         miss_ttl: float = MISS_TTL,
     ) -> None:
@@ -193,6 +219,7 @@ class Resolver:
         self.arxiv = arxiv
         self.matchers = list(matchers)
         self.dois = dois
+        self.references = list(references)
         self.hit_ttl, self.miss_ttl = hit_ttl, miss_ttl
 
     async def resolve(self, refs: Sequence[Reference], member: Member | None = None) -> list[Paper | None]:
@@ -228,10 +255,13 @@ class Resolver:
         if later := {key: title for key, title in _titles(missed).items() if key not in by_title}:
             by_title.update(await self._by_titles(later))
         results = [
-            next((known[key] for key in ref_keys if key in known), None) or by_title.get(title_key(ref.title))
+            next((known[key] for key in ref_keys if key in known), None)
+            or (None if ref.untitled else by_title.get(title_key(ref.title)))
             for ref, ref_keys in zip(refs, keys, strict=True)
         ]
-        return await self._by_reference_text(refs, results) if self.local is not None else results
+        if self.local is not None:
+            results = await self._by_reference_text(refs, results)
+        return await self._by_references(refs, results)
 
     async def _local_ids(self, keys: set[str]) -> dict[str, Paper]:
         """Papers of the local index by arXiv id or DOI (keys `arxiv:...`, `doi:...`), now in the store too."""
@@ -269,6 +299,54 @@ class Resolver:
             if paper is not None:
                 results[i] = next(merged)
         return results
+
+    async def _by_references(self, refs: Sequence[Reference], results: list[Paper | None]) -> list[Paper | None]:
+        """Untitled entries still unresolved, by their whole text: the resolutions cache, then the searches."""
+        texts = {
+            ref.text for ref, paper in zip(refs, results, strict=True) if paper is None and ref.untitled and ref.text
+        }
+        if not texts or not self.references:
+            return results
+        by_text = await self._search_references(texts)
+        return [
+            paper or (by_text.get(ref.text) if ref.untitled else None) for ref, paper in zip(refs, results, strict=True)
+        ]
+
+    async def _search_references(self, texts: set[str]) -> dict[str, Paper | None]:
+        """Whole reference string -> paper (or None)."""
+        keys = {f"ref:{normalize_title(text)}": text for text in texts}
+        cached = await self.store.call(self.store.get_resolutions, keys)
+        found: dict[str, Paper | None] = {}
+        for key, hit in cached.items():
+            found[keys[key]] = await self.store.call(self.store.get_paper, hit) if hit else None
+        rest = {key: text for key, text in keys.items() if key not in cached}
+        hits: dict[str, Paper] = {}
+        failures: dict[str, Exception] = {}
+
+        async def one(source: ReferenceSearch, key: str, text: str) -> None:
+            try:
+                candidates = await source.search_reference(text)
+            except (SourceUnavailable, SourceRejected) as exc:
+                failures.setdefault(key, exc)
+                return
+            failures.pop(key, None)  # this source answered: a miss here is a miss
+            if paper := next((p for p in candidates if reference_matches(text, p)), None):
+                hits[key] = paper
+
+        for source in self.references:
+            async with anyio.create_task_group() as tg:
+                for key, text in rest.items():
+                    if key not in hits:
+                        tg.start_soon(one, source, key, text)
+        if failures and len(failures) == len(rest) and not hits:
+            raise next(iter(failures.values()))  # every search failed: an error, not "no such work"
+        merged = await self.store.call(self.store.upsert_papers, list(hits.values()))
+        resolved: dict[str, str | None] = {key: None for key in rest if key not in failures}
+        for key, paper in zip(hits, merged, strict=True):
+            found[rest[key]] = paper
+            resolved[key] = paper.key
+        await self.store.call(self.store.put_resolutions, resolved, self.miss_ttl, self.hit_ttl)
+        return found
 
     def _stored_ids(self, keys: list[list[str]]) -> tuple[dict[str, Paper], set[str]]:
         """Runs in the store's worker thread: papers the store knows by id, and the ids worth asking
@@ -397,9 +475,9 @@ class Resolver:
 
 
 def _titles(refs: Iterable[Reference]) -> dict[str, str]:
-    """Title key -> title of the references, each distinct title once."""
+    """Title key -> title of the references that have one of their own, each distinct title once."""
     found: dict[str, str] = {}
     for ref in refs:
-        if key := title_key(ref.title):
+        if not ref.untitled and (key := title_key(ref.title)):
             found.setdefault(key, ref.title)
     return found

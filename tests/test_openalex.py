@@ -15,7 +15,7 @@ from conftest import fixture_json
 
 from pasa_mcp.config import Settings
 from pasa_mcp.net import Net, SourceRejected, SourceUnavailable
-from pasa_mcp.papers import Paper
+from pasa_mcp.papers import Paper, normalize_doi
 from pasa_mcp.sources.openalex import (
     SELECT,
     OpenAlex,
@@ -316,3 +316,13 @@ async def test_papers_by_doi_batches_dois_into_or_filters() -> None:
     assert [p["filter"].count("|") + 1 for p in seen] == [50, 11]  # the DOI with a "|" is never sent
     assert seen[0]["filter"].startswith("doi:10.1000/x")
     assert list(found) == ["10.1371/journal.pone.0000030"]
+
+
+async def test_reference_search_sends_the_entrys_words_and_returns_the_ranked_works() -> None:
+    async with openalex(lambda request: listing(JOURNAL, PREPRINT)) as (source, sent):
+        papers = await source.search_reference("A. Porter, Lattice Lett. 116, 125 (2000).")
+        with pytest.raises(ValueError, match="needs words"):
+            await source.search_reference(" .,; ")
+    (request,) = sent
+    assert request.url.params["search"] == "A Porter Lattice Lett 116 125 2000"
+    assert [p.doi for p in papers] == [normalize_doi(JOURNAL["doi"]), normalize_doi(PREPRINT["doi"])]

@@ -305,3 +305,68 @@ async def wait_until(condition: Callable[[], bool]) -> None:
     with anyio.fail_after(10):
         while not condition():  # noqa: ASYNC110 (polls a test double, not an event)
             await anyio.sleep(0.01)
+
+
+# Entries without a title of their own: resolved by the whole reference string ----------------
+
+APS = "A. Porter and B. Quill, Phys. Rev. Lett. 116, 125 (2000)."
+ASTRO = "Porter A. B., Quill M., 2001a, Monthly Notices of the Lattice Society, 321, 45."
+
+
+class ReferenceSearcher:
+    """A reference search that answers from a table, or fails for the strings in `failing`."""
+
+    def __init__(self, name: str, known: dict[str, list[Paper]], failing: frozenset[str] = frozenset()) -> None:
+        self.name, self.known, self.failing, self.asked = name, known, failing, []
+
+    async def search_reference(self, text: str) -> list[Paper]:
+        self.asked.append(text)
+        if text in self.failing:
+            raise SourceUnavailable(self.name, 1, "HTTP 503")
+        return self.known.get(text, [])
+
+
+def porter(year: int, doi: str, first: str = "Ansel Porter") -> Paper:
+    from datetime import date
+
+    return Paper(title=f"A work of {year}", doi=doi, authors=[first, "Maria Quill"], published=date(year, 1, 1))
+
+
+async def test_untitled_entries_resolve_by_their_whole_text_never_by_a_fragment(store: Store) -> None:
+    untitled = [Reference(title=APS, text=APS, untitled=True), Reference(title=ASTRO, text=ASTRO, untitled=True)]
+    openalex = ReferenceSearcher(
+        "openalex",
+        # The first candidate is another author's work; the second is the one named (year, surname).
+        {APS: [porter(2000, "10.5555/other", first="Tomas Berg"), porter(2000, "10.5555/aps")]},
+    )
+    crossref = ReferenceSearcher("crossref", {ASTRO: [porter(1999, "10.5555/wrong-year"), porter(2001, "10.5555/mn")]})
+    title_matcher = matcher()
+    resolver = Resolver(store, None, [title_matcher], references=[openalex, crossref])
+    papers = await resolver.resolve(untitled)
+    assert [p.key if p else None for p in papers] == ["doi:10.5555/aps", "doi:10.5555/mn"]
+    assert title_matcher.asked == []  # the whole entry is not a title to match
+    assert openalex.asked == [APS, ASTRO] or openalex.asked == [ASTRO, APS]
+    assert crossref.asked == [ASTRO]  # only what the first search did not find
+    # Remembered: a second resolution asks nobody.
+    again = await Resolver(store, None, references=[ReferenceSearcher("openalex", {})]).resolve(untitled)
+    assert [p.key if p else None for p in again] == ["doi:10.5555/aps", "doi:10.5555/mn"]
+
+
+async def test_reference_searches_that_all_fail_are_an_error_not_a_miss(store: Store) -> None:
+    down = ReferenceSearcher("crossref", {}, failing=frozenset({APS}))
+    with pytest.raises(SourceUnavailable):
+        await Resolver(store, None, references=[down]).resolve([Reference(title=APS, text=APS, untitled=True)])
+    nothing = ReferenceSearcher("crossref", {})
+    assert await Resolver(store, None, references=[nothing]).resolve(
+        [Reference(title=APS, text=APS, untitled=True)]
+    ) == [None]
+
+
+def test_reference_matches_needs_the_year_and_the_first_authors_surname() -> None:
+    from pasa_mcp.resolve import reference_matches
+
+    assert reference_matches(APS, porter(2000, "10.5555/a"))
+    assert reference_matches(ASTRO, porter(2001, "10.5555/b"))  # "2001a"
+    assert not reference_matches(APS, porter(2001, "10.5555/c"))
+    assert not reference_matches(APS, porter(2000, "10.5555/d", first="Tomas Berg"))
+    assert not reference_matches(APS, Paper(title="No authors", doi="10.5555/e"))

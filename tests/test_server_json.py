@@ -44,7 +44,16 @@ def test_the_launch_command_is_the_serve_command() -> None:
 # Settings a user of the registry package does not set, and why; every other setting is declared.
 NOT_DECLARED = {
     **dict.fromkeys(
-        ["serper_url", "arxiv_api_url", "arxiv_oai_url", "arxiv_html_url", "ar5iv_url", "s2_url", "openalex_url"],
+        [
+            "serper_url",
+            "arxiv_api_url",
+            "arxiv_oai_url",
+            "arxiv_html_url",
+            "ar5iv_url",
+            "s2_url",
+            "openalex_url",
+            "crossref_url",
+        ],
         "the services' addresses: changed only to point at the simulated web (tools/world)",
     ),
     **dict.fromkeys(
@@ -55,6 +64,7 @@ NOT_DECLARED = {
             "ar5iv_interval",
             "s2_interval",
             "openalex_interval",
+            "crossref_interval",
         ]
         + ["serper_concurrency"],
         "pacing that the services' terms set, not a user's choice",

@@ -174,6 +174,15 @@ class OpenAlex:
         works = await self._works(filter=f"title.search:{words}", per_page=MATCH_CANDIDATES)
         return best_match(title, [p for work in works if (p := paper_from_work(work))])
 
+    async def search_reference(self, text: str) -> list[Paper]:
+        """The works OpenAlex's search ranks first for a whole reference string (an entry without a title)."""
+        words = " ".join(_FILTER_UNSAFE.sub(" ", text).split())
+        if not words:
+            raise ValueError(f"OpenAlex reference search needs words, got {text!r}")
+        return [
+            p for work in await self._works(search=words, per_page=MATCH_CANDIDATES) if (p := paper_from_work(work))
+        ]
+
     async def papers(self, openalex_ids: list[str]) -> dict[str, Paper]:
         """Works by OpenAlex id (`W123` or its URL), keyed by the id asked; unknown ids are left out."""
         wanted = {short_id(asked): asked for asked in openalex_ids}
