@@ -314,22 +314,23 @@ class Resolver:
 
     async def _search_references(self, texts: set[str]) -> dict[str, Paper | None]:
         """Whole reference string -> paper (or None)."""
-        keys = {f"ref:{normalize_title(text)}": text for text in texts}
+        keys = {f"ref:{words}": text for text in texts if (words := normalize_title(text))}
         cached = await self.store.call(self.store.get_resolutions, keys)
         found: dict[str, Paper | None] = {}
         for key, hit in cached.items():
             found[keys[key]] = await self.store.call(self.store.get_paper, hit) if hit else None
         rest = {key: text for key, text in keys.items() if key not in cached}
         hits: dict[str, Paper] = {}
-        failures: dict[str, Exception] = {}
+        answered: set[str] = set()  # keys some search answered: there, finding nothing is a miss
+        errors: list[Exception] = []
 
         async def one(source: ReferenceSearch, key: str, text: str) -> None:
             try:
                 candidates = await source.search_reference(text)
             except (SourceUnavailable, SourceRejected) as exc:
-                failures.setdefault(key, exc)
+                errors.append(exc)
                 return
-            failures.pop(key, None)  # this source answered: a miss here is a miss
+            answered.add(key)
             if paper := next((p for p in candidates if reference_matches(text, p)), None):
                 hits[key] = paper
 
@@ -338,10 +339,10 @@ class Resolver:
                 for key, text in rest.items():
                     if key not in hits:
                         tg.start_soon(one, source, key, text)
-        if failures and len(failures) == len(rest) and not hits:
-            raise next(iter(failures.values()))  # every search failed: an error, not "no such work"
+        if rest and not answered:
+            raise errors[0]  # every search failed: an error, not "no such work"
         merged = await self.store.call(self.store.upsert_papers, list(hits.values()))
-        resolved: dict[str, str | None] = {key: None for key in rest if key not in failures}
+        resolved: dict[str, str | None] = dict.fromkeys(answered)
         for key, paper in zip(hits, merged, strict=True):
             found[rest[key]] = paper
             resolved[key] = paper.key

@@ -76,6 +76,7 @@ def settings(base: str, tmp_path: Path) -> Settings:
         ar5iv_url=f"{base}/ar5iv/html",
         s2_url=f"{base}/s2/graph/v1",
         openalex_url=f"{base}/openalex",
+        crossref_url=f"{base}/crossref",  # not recorded: 404, so an untitled entry stays unresolved
         crawler_urls=[f"{base}/crawler/v1"],
         selector_urls=[f"{base}/selector/v1"],
         arxiv_interval=0,

@@ -275,6 +275,26 @@ async def test_openalex_answers_in_its_json_shapes(world: World, client) -> None
 
 
 @pytest.mark.anyio
+async def test_crossref_finds_a_work_by_a_reference_string_without_its_title(world: World) -> None:
+    from pasa_mcp.net import SourceRejected
+    from pasa_mcp.resolve import reference_matches
+    from pasa_mcp.sources.crossref import Crossref
+
+    settings = Settings(**{k: v for k, v in world.settings().items() if k.startswith("crossref")})
+    _, paper = _answer(world)
+    # An APS-style entry: authors, words of the abstract as a stand-in for a journal, year; no title.
+    text = f"{', '.join(paper.authors)}, {' '.join(paper.abstract.split()[:6])} ({paper.published.year})."
+    net = Net(settings)
+    try:
+        found = await Crossref(net, settings).search_reference(text)
+        with pytest.raises(SourceRejected, match="rows"):
+            await net.request("crossref", "GET", f"{settings.crossref_url}/works", params={"rows": "x"})
+    finally:
+        await net.aclose()
+    assert found and any(p.title == paper.title and reference_matches(text, p) for p in found)
+
+
+@pytest.mark.anyio
 async def test_serper_returns_arxiv_links_before_the_date_and_checks_the_key(world: World, client) -> None:
     settings = world.settings()
     row, _ = _answer(world)

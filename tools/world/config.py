@@ -9,7 +9,7 @@ from pathlib import Path
 from .corpus import Corpus, CorpusSpec
 from .gate import Faults, Latency, Limit, RequestLog, ServiceState
 
-SERVICES = ("serper", "arxiv_api", "arxiv_html", "ar5iv", "s2", "openalex", "crawler", "selector")
+SERVICES = ("serper", "arxiv_api", "arxiv_html", "ar5iv", "s2", "openalex", "crossref", "crawler", "selector")
 
 # Typical latencies of the real services (seconds) and of a 7B model on one GPU (per token).
 DEFAULT_LATENCY: Mapping[str, Latency] = {
@@ -19,6 +19,7 @@ DEFAULT_LATENCY: Mapping[str, Latency] = {
     "ar5iv": Latency(0.35),
     "s2": Latency(0.25),
     "openalex": Latency(0.15),
+    "crossref": Latency(0.3),
     "crawler": Latency(0.03, per_prompt_token=0.00005, per_output_token=0.015),
     "selector": Latency(0.03, per_prompt_token=0.00004, per_output_token=0.015),
 }
@@ -26,14 +27,15 @@ DEFAULT_LATENCY: Mapping[str, Latency] = {
 # The published or customary limits: arXiv's API terms (one request every 3 s, one connection),
 # arXiv's guidance for export.arxiv.org, which serves the HTML pages to programs (bursts of 4
 # requests a second with a 1 s sleep: 4 at once, 2 a second on average), Semantic Scholar's
-# introductory key (1 request/s), OpenAlex (10 requests/s), and pasa-mcp's own politeness toward
-# ar5iv (1 request/s). Search and models have none.
+# introductory key (1 request/s), OpenAlex (10 requests/s), Crossref's public pool (5 requests/s),
+# and pasa-mcp's own politeness toward ar5iv (1 request/s). Search and models have none.
 DEFAULT_LIMITS: Mapping[str, Limit] = {
     "arxiv_api": Limit(3.0, concurrency=1),
     "arxiv_html": Limit(0.5, burst=4),
     "ar5iv": Limit(1.0),
     "s2": Limit(1.0),
     "openalex": Limit(0.1, burst=10),
+    "crossref": Limit(0.2),
 }
 
 

@@ -233,3 +233,19 @@ def _inverted(text: str) -> dict[str, list[int]]:
     for i, word in enumerate(text.split()):
         index.setdefault(word, []).append(i)
     return index
+
+
+def crossref_item(paper: Paper, score: float) -> dict[str, Any]:
+    """One work as Crossref's works list gives it (the fields pasa-mcp selects)."""
+    doi = paper.doi or f"10.48550/arXiv.{paper.arxiv_id}"
+    authors = [{"given": " ".join(a.split()[:-1]), "family": a.split()[-1]} for a in paper.authors if a.split()]
+    when = paper.published
+    return {
+        "DOI": doi,
+        "title": [paper.title],
+        "author": authors,
+        "issued": {"date-parts": [[when.year, when.month, when.day]]},
+        "container-title": [paper.venue] if paper.venue else [],
+        "URL": f"https://doi.org/{doi}",
+        "score": round(score, 3),
+    }

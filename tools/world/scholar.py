@@ -325,3 +325,28 @@ def openalex_routes(ctx: Context, _: str) -> list[Route]:
         return JSONResponse(records.openalex_work(corpus, paper, select))
 
     return [Route("/works", works), Route("/works/{work:path}", work)]
+
+
+_CR_PARAMS = {"query.bibliographic", "rows", "select", "mailto"}
+
+
+def crossref_routes(ctx: Context, _: str) -> list[Route]:
+    """Crossref's `/works?query.bibliographic=`: works best matching a whole reference string (SIMULATED)."""
+    corpus = ctx.corpus
+
+    async def works(request: Request) -> Response:
+        params = request.query_params
+        if unknown := sorted(set(params) - _CR_PARAMS):
+            return JSONResponse({"status": "failed", "message": [{"message": f"{unknown[0]} is not supported"}]}, 400)
+        try:
+            rows = int(params.get("rows", "20"))
+        except ValueError:
+            rows = -1
+        if not 0 <= rows <= 1000:
+            return JSONResponse({"status": "failed", "message": [{"message": "rows must be 0..1000"}]}, 400)
+        hits = corpus.index.search(params.get("query.bibliographic", "")) if params.get("query.bibliographic") else []
+        items = [records.crossref_item(corpus.papers[d], score) for d, score in hits[:rows]]
+        message = {"total-results": len(hits), "items-per-page": rows, "items": items}
+        return JSONResponse({"status": "ok", "message-type": "work-list", "message": message})
+
+    return [Route("/works", works)]

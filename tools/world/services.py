@@ -49,6 +49,7 @@ def build(name: str, ctx: Context) -> Starlette:
         "ar5iv": _ar5iv,
         "s2": scholar.s2_routes,
         "openalex": scholar.openalex_routes,
+        "crossref": scholar.crossref_routes,
         "crawler": vllm.routes,
         "selector": vllm.routes,
     }[name](ctx, name)

@@ -187,12 +187,14 @@ class World:
             "ar5iv_url": f"{u['ar5iv']}/html",
             "s2_url": f"{u['s2']}/graph/v1",
             "openalex_url": u["openalex"],
+            "crossref_url": u["crossref"],
             "arxiv_interval": interval("arxiv_api"),
             "arxiv_html_interval": interval("arxiv_html"),
             "arxiv_html_burst": limits["arxiv_html"].burst if "arxiv_html" in limits else 1,
             "ar5iv_interval": interval("ar5iv"),
             "s2_interval": interval("s2"),
             "openalex_interval": interval("openalex"),
+            "crossref_interval": interval("crossref"),
         }
 
     def settings_toml(self) -> str:
