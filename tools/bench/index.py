@@ -130,8 +130,9 @@ def measure(index_path: Path, snapshot: Path, generated: dict[str, Any], queries
         found = resolver.resolve(refs)
         resolve_ms.append((time.perf_counter() - t0) * 1000)
         resolved = sum(p is not None for p in found)
-    size = sum(p.stat().st_size for p in index_path.parent.glob(index_path.name + "*"))
     index.close()
+    size = sum(p.stat().st_size for p in index_path.parent.glob(index_path.name + "*") if p.is_file())
+    size += sum(p.stat().st_size for p in index.text_path.iterdir() if p.is_file())
     return {
         "papers": counts["added"],
         "import_s": round(imported, 1),
