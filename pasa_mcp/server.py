@@ -23,6 +23,7 @@ from .app import Pasa, open_app
 from .config import Settings
 from .errors import plain_errors
 from .jobs import open_jobs
+from .mcp_tools import live_view
 from .mcp_tools.common import AppState
 from .mcp_tools.reading import find_citing_papers, get_bibtex, read_paper
 from .mcp_tools.resources import paper_json, pasa_loop, search_bibtex, search_json, search_markdown
@@ -121,11 +122,19 @@ def build_server(
             "auth": AuthSettings(issuer_url="http://localhost", resource_server_url=None),
         }
     server = _Server(
-        "pasa", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING", **auth
+        "pasa",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level="WARNING",
+        extensions=[live_view.apps()],
+        **auth,
     )
     for fn, title, hints in TOOLS:
         # A text result (BibTeX) needs no output schema: {"result": string} would say nothing more.
-        server.add_tool(fn, title=title, annotations=hints, structured_output=False if fn is get_bibtex else None)
+        structured = False if fn is get_bibtex else None
+        meta = live_view.BINDING if fn in (paper_search, paper_search_status) else None
+        server.add_tool(fn, title=title, annotations=hints, structured_output=structured, meta=meta)
     # The suffixed forms come first: `{search_id}` alone would also match "abc.md".
     server.resource("pasa://search/{search_id}.md", mime_type="text/markdown")(search_markdown)
     server.resource("pasa://search/{search_id}.bib", mime_type="application/x-bibtex")(search_bibtex)

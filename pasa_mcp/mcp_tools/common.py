@@ -40,7 +40,7 @@ T = TypeVar("T")
 
 Offset = Annotated[int, Field(ge=0)]
 Include = Annotated[Literal["selected", "all"], Field(description="or every paper touched")]
-Wait = Annotated[float, Field(ge=0, le=600, description="seconds to wait for the end")]
+Wait = Annotated[float, Field(ge=0, le=600, description="seconds to wait")]
 
 
 def shared(ctx: Ctx) -> AppState:

@@ -122,7 +122,7 @@ async def paper_search_status(
     offset: Offset = 0,
     limit: Annotated[int, Field(ge=1, le=200)] = 20,
 ) -> SearchReport:
-    """Wait for a deep search; its progress and papers so far, one page at a time."""
+    """Wait for a deep search; progress and papers so far, paged."""
     return await wait_and_report(ctx, search_id, wait_seconds, include, offset, limit)
 
 

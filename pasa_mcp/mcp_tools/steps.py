@@ -57,7 +57,7 @@ async def find_papers(
     offset: Offset = 0,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> FoundPapers:
-    """Search the sources with queries; failed searches are listed, not dropped."""
+    """Search the sources; failed searches are listed, not dropped."""
     if start_date and end_date and start_date >= end_date:
         raise ValueError(f"start_date {start_date} must come before end_date {end_date}")
     pasa = shared(ctx).pasa
@@ -115,7 +115,7 @@ async def paper_details(pasa: Pasa, ident: str, sections: bool, abstract_chars: 
 async def get_paper(
     paper: Annotated[str, Field(min_length=1, description="id, arXiv id or URL, DOI or title")],
     ctx: Ctx,
-    sections: Annotated[bool, Field(description="also list its sections (fetches the full text)")] = True,
+    sections: Annotated[bool, Field(description="list sections (fetches the full text)")] = True,
 ) -> PaperDetails:
     """A paper's metadata, abstract, and sections with their citation counts."""
     return await paper_details(shared(ctx).pasa, paper, sections, LONG_ABSTRACT)
@@ -126,7 +126,7 @@ async def expand_citations(
     paper: Annotated[str, Field(min_length=1, description="id, arXiv id or URL, DOI or title")],
     ctx: Ctx,
     sections: Annotated[list[str] | None, Field(min_length=1, description="section names from get_paper")] = None,
-    question: Annotated[str | None, Field(min_length=1, description="let the crawler pick sections for it")] = None,
+    question: Annotated[str | None, Field(min_length=1, description="crawler picks sections")] = None,
     offset: Offset = 0,
     limit: Annotated[int, Field(ge=1, le=100)] = 30,
 ) -> Expansion:
@@ -168,9 +168,9 @@ async def score_paper(
     question: Annotated[str, Field(min_length=1)],
     papers: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1, max_length=50)],
     ctx: Ctx,
-    explain: Annotated[bool, Field(description="also ask the selector why (slower)")] = False,
+    explain: Annotated[bool, Field(description="ask why (slower)")] = False,
 ) -> Scores:
-    """The selector's probability that each paper satisfies the question; optionally why."""
+    """The selector's P(paper satisfies the question) for each paper; optionally why."""
     pasa = shared(ctx).pasa
     found = await lookup(pasa, papers)
     reasons: list[str | None] = [None] * len(found)
