@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 
 from .config import Settings
-from .latexml import Origin, parse_latexml
+from .latexml import PARSER, Origin, parse_latexml
 from .net import Net, SourceRejected, SourceUnavailable
 from .papers import Paper, Reference, SectionMap
 from .store import Store
@@ -81,7 +81,8 @@ class FullText:
         Raises SourceUnavailable when a host keeps failing: that is an error, not "no sections".
         """
         cached = await self.store.call(self.store.get_section_map, paper.key, NO_FULL_TEXT_TTL)
-        if cached is not None:
+        # A page read by an older parser is read again (fetched again: the store keeps maps, not pages).
+        if cached is not None and not (cached.origin in ("arxiv_html", "ar5iv") and cached.parser != PARSER):
             return None if _is_no_full_text(cached) else cached
         if self.local is not None and (local := await self.local.call(self.local.section_map, paper)):
             await self.store.call(self.store.put_section_map, paper.key, local)

@@ -37,6 +37,7 @@ from .papers import Reference, SectionMap, find_arxiv_id, normalize_arxiv_id, no
 
 __all__ = [
     "MAIN_TEXT",
+    "PARSER",
     "Origin",
     "is_latexml",
     "parse_latexml",
@@ -47,6 +48,9 @@ __all__ = [
 
 Origin = Literal["arxiv_html", "ar5iv"]
 MAIN_TEXT = "Main Text"
+# Raised whenever the same page would give another map; stored maps of older versions are read again.
+# 1: the training-format section rule, sections by class, bibliography styles of real papers.
+PARSER = 1
 
 _LATEXML = '.ltx_document, .ltx_page_main, meta[name="generator"][content^="LaTeXML"]'
 _SPACE_BEFORE = re.compile(r"\s+([,.;:!?)\]”])")
@@ -80,7 +84,7 @@ def parse_page(html: str, origin: Origin = "arxiv_html") -> SectionMap:
     Never raises on bad input: an empty or non-LaTeXML page gives an empty map with warnings.
     """
     if not html.strip():
-        return SectionMap(origin=origin, warnings=["empty page"])
+        return SectionMap(origin=origin, warnings=["empty page"], parser=PARSER)
     return _section_map(LexborHTMLParser(html), origin)
 
 
@@ -120,7 +124,8 @@ def _section_map(tree: LexborHTMLParser, origin: Origin) -> SectionMap:
             ref = bibliography.get(ident)
             if ref is not None and ref not in refs:
                 refs.append(ref)
-    return SectionMap(origin=origin, sections={k: v for k, v in sections.items() if v}, warnings=warnings)
+    sections = {k: v for k, v in sections.items() if v}
+    return SectionMap(origin=origin, sections=sections, warnings=warnings, parser=PARSER)
 
 
 def _cited(anchors: Iterable[LexborNode]) -> list[str]:

@@ -157,6 +157,7 @@ class SectionMap(BaseModel):
     origin: Literal["arxiv_html", "ar5iv", "references", "pasa_db"]
     sections: dict[str, list[Reference]] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+    parser: int = 0  # for a LaTeXML page: the `latexml.PARSER` version that read it (0: before versions)
 
     def titles(self) -> dict[str, list[str]]:
         return {name: [ref.title for ref in refs] for name, refs in self.sections.items()}

@@ -16,8 +16,9 @@ from test_latexml import ATTENTION_SECTIONS
 
 from pasa_mcp.config import Settings
 from pasa_mcp.fulltext import NO_FULL_TEXT_TTL, REFERENCES, FullText
+from pasa_mcp.latexml import PARSER
 from pasa_mcp.net import Net, SourceUnavailable
-from pasa_mcp.papers import Paper, Reference
+from pasa_mcp.papers import Paper, Reference, SectionMap
 from pasa_mcp.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -93,6 +94,17 @@ async def test_arxiv_html_page_is_parsed_and_cached(tmp_path: Path) -> None:
         again = await source.section_map(ATTENTION)
         assert again == section_map
         assert len(sent) == 1, "a cached map needs no request"
+
+
+async def test_a_map_stored_by_an_older_parser_is_read_again(tmp_path: Path) -> None:
+    handler = pages({f"{HTML}/1706.03762": httpx.Response(200, text=ATTENTION_PAGE)})
+    async with fulltext(tmp_path, handler) as (source, sent, store):
+        old = SectionMap(origin="arxiv_html", sections={"5 Training": REFS}, parser=PARSER - 1)
+        await store.call(store.put_section_map, ATTENTION.key, old)
+        section_map = await source.section_map(ATTENTION)
+        assert len(sent) == 1 and section_map is not None and section_map.parser == PARSER
+        assert list(section_map.sections) == ATTENTION_SECTIONS
+        assert await source.section_map(ATTENTION) == section_map and len(sent) == 1  # now current: kept
 
 
 async def test_redirect_to_the_latest_version_is_followed(tmp_path: Path) -> None:
