@@ -143,7 +143,7 @@ class FullText:
             if html is not None and (found := await anyio.to_thread.run_sync(parse_latexml, html, host)):
                 return found
         if not any(where.values()):
-            del self._where[paper.arxiv_id]
+            self._where.pop(paper.arxiv_id, None)  # two searches may fetch one paper at once
         return None
 
     async def _fetch(self, host: Origin, url: str) -> str | None:
