@@ -79,7 +79,7 @@ def import_arxiv(
                 categories=categories,
                 on_progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
-    except ValueError as exc:
+    except (ValueError, RuntimeError) as exc:  # RuntimeError: another process is writing the index
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     finally:
@@ -110,7 +110,7 @@ def import_pasa(
             counts = run(
                 index, paper_db, id2paper, on_progress=lambda n, total: progress.update(task, completed=n, total=total)
             )
-    except ValueError as exc:
+    except (ValueError, RuntimeError) as exc:  # RuntimeError: another process is writing the index
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     finally:
