@@ -18,28 +18,41 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import anyio
 from pydantic import BaseModel, Field, model_validator
 
 from .config import Settings
+from .llm import ModelError
 from .net import SourceRejected, SourceUnavailable
 from .papers import Paper, Reference, SectionMap
 from .resolve import SEARCHES, Layer, Member
 from .selector import score_cached
 from .sources import SearchSource, cached_search
-from .store import Store
-from .tasks import first_error, gather
+from .store import Store, StoreError
+from .tasks import first_error
 
 if TYPE_CHECKING:
     from .crawler import Crawler
     from .selector import Selector
 
-SOURCE_ERRORS = (SourceUnavailable, SourceRejected)
+T = TypeVar("T")
+# What one step may fail with after its retries: the step is lost, the search goes on.
+STEP_ERRORS = (SourceUnavailable, SourceRejected, ModelError)
+Status = Literal["running", "finished", "partial", "cancelled", "budget", "failed"]
+Step = Literal["queries", "search", "score", "expand"]
+STEP_NAMES: dict[str, str] = {
+    "queries": "crawler query runs",
+    "search": "searches",
+    "score": "selector calls",
+    "expand": "expansions",
+}
+REASON_CHARS = 160
 
 
 class FullTextSource(Protocol):
@@ -110,15 +123,32 @@ class Event(BaseModel):
     counts: Counts
 
 
+class StepCount(BaseModel):
+    tried: int = 0
+    failed: int = 0
+
+
 class RunResult(BaseModel):
     query: str
-    status: Literal["running", "finished", "cancelled", "budget", "failed"]
+    status: Status  # finished: nothing lost; partial: finished with losses; failed: nothing useful done
     params: SearchParams
     papers: list[FoundPaper]  # every paper touched, best score first
     counts: Counts
-    failures: list[str]
+    failures: list[str]  # each failed step: which step, which paper or query, why
+    losses: list[str] = Field(default_factory=list)  # per step: "3 of 44 expansions failed: <reason>"
+    steps: dict[str, StepCount] = Field(default_factory=dict)  # tried and failed, per step
+    error: str | None = None  # why a failed search could do nothing useful
     seconds: float
     tree: dict[str, Any]
+
+    @property
+    def outcome(self) -> str:
+        """One line: why the search failed, what it lost, or that it is complete."""
+        if self.status == "failed":
+            return f"failed: {self.error}"
+        if self.losses:
+            return f"{self.status}: " + "; ".join(self.losses)
+        return self.status
 
     @property
     def selected(self) -> list[FoundPaper]:
@@ -130,7 +160,7 @@ class _Node:
 
     def __init__(self, paper: Paper, depth: int, source: str, parent: _Node | None) -> None:
         self.paper, self.depth, self.source, self.parent = paper, depth, source, parent
-        self.score = -1.0
+        self.score = -1.0  # stays -1 when the selector call for it failed
         self.children: dict[str, list[_Node]] = {}
         self.sections: list[str] = []
 
@@ -163,8 +193,11 @@ class DeepSearch:
         self.cache_ttl = cache_ttl
         self.on_event = on_event
         self.counts = Counts()
-        self.status: Literal["running", "finished", "cancelled", "budget", "failed"] = "running"
+        self.status: Status = "running"
+        self.error: str | None = None
         self.failures: list[str] = []
+        self._tried: Counter[str] = Counter()
+        self._lost: dict[str, dict[str, str]] = {step: {} for step in STEP_NAMES}  # step -> target -> reason
         self._roots: dict[str, list[_Node]] = {}
         self._nodes: dict[str, _Node] = {}  # by paper key: the run's seen set
         self._titles: set[str] = set()  # title keys seen, so one work found twice counts once
@@ -180,7 +213,10 @@ class DeepSearch:
     # The run ------------------------------------------------------------------------------
 
     async def run(self) -> RunResult:
-        """Run to the end (or a budget); returns the result. Cancellation propagates; `result()` still works."""
+        """Run to the end (or a budget); returns the result, whatever failed on the way.
+
+        A step that fails after its retries is recorded and the rest goes on; a store fault ends the
+        run at once as `failed`. Cancellation propagates; `result()` still works."""
         await self._emit("started", f"deep search: {self.query}")
         try:
             with anyio.move_on_after(self.params.max_seconds or math.inf) as deadline:
@@ -190,18 +226,62 @@ class DeepSearch:
             self.status = "cancelled"
             self._seconds = time.monotonic() - self._started
             raise
-        except BaseExceptionGroup as group:
-            self.status = "failed"
-            raise first_error(group) from None
+        except (StoreError, BaseExceptionGroup) as exc:
+            error = first_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
+            if not isinstance(error, StoreError):
+                self.status = "failed"
+                raise error from None
+            self.status, self.error = "failed", str(error)
+            self.failures.append(str(error))
         if deadline.cancelled_caught:
             self.status = "budget"
             self.failures.append(f"time budget of {self.params.max_seconds:g} s reached")
         elif self.status == "running":
-            searched_nothing = self.counts.searches == 0 and bool(self.failures)
-            self.status = "failed" if searched_nothing else "finished"
+            self.error = self._nothing_useful()
+            self.status = "failed" if self.error else "partial" if self._losses() else "finished"
         self._seconds = time.monotonic() - self._started
-        await self._emit("finished", f"{self.status}: {self.counts.selected} selected of {self.counts.papers}")
-        return self.result()
+        result = self.result()
+        await self._emit("finished", f"{result.outcome} ({self.counts.selected} selected of {self.counts.papers})")
+        return result
+
+    def _nothing_useful(self) -> str | None:
+        """Why the run could do nothing useful (no query, no search answered, no score), or None."""
+        steps = {
+            "queries": "the crawler wrote no search query",
+            "search": "no search answered",
+            "score": "the selector never answered",
+        }
+        for step, what in steps.items():
+            if self._tried[step] and len(self._lost[step]) == self._tried[step]:
+                return f"{what}: {self._reason(step, short=False)}"
+        return None
+
+    def _reason(self, step: str, short: bool = True) -> str:
+        """The most common reason a step failed (shortened to fit a one-line summary)."""
+        (reason, _), *_ = Counter(self._lost[step].values()).most_common(1)
+        return reason if not short or len(reason) <= REASON_CHARS else reason[: REASON_CHARS - 1] + "…"
+
+    def _losses(self) -> list[str]:
+        return [
+            f"{len(lost)} of {self._tried[step]} {STEP_NAMES[step]} failed: {self._reason(step)}"
+            for step, lost in self._lost.items()
+            if lost
+        ]
+
+    async def _attempt(self, step: Step, target: str, what: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """`call()`, or None when it fails after its retries: then the failure is recorded and the run goes on."""
+        self._tried[step] += step != "expand"  # an expansion is counted once, whatever parts it tries
+        try:
+            return await call()
+        except STEP_ERRORS as exc:
+            error: BaseException = exc
+        except BaseExceptionGroup as group:  # from a task group inside the step (the resolver's title matches)
+            matched, rest = group.split(STEP_ERRORS)
+            if rest is not None or matched is None:
+                raise
+            error = first_error(matched)
+        await self._failure(step, target, f"{what}: {error}", str(error))
+        return None
 
     async def _search_and_expand(self) -> None:
         queries = await self._queries()
@@ -223,9 +303,17 @@ class DeepSearch:
 
     async def _queries(self) -> list[str]:
         runs = [False] + [True] * (self.params.ensemble - 1)
-        ask = functools.partial(self.crawler.queries, self.query, limit=self.params.search_queries)
-        results = await gather(*(functools.partial(ask, sample=sample) for sample in runs))
-        queries = list(dict.fromkeys(q for qs in results for q in qs))
+        found: list[list[str] | None] = [None] * len(runs)
+
+        async def one(i: int, sample: bool) -> None:
+            run = f"sampled run {i}" if sample else "greedy run"
+            ask = functools.partial(self.crawler.queries, self.query, limit=self.params.search_queries, sample=sample)
+            found[i] = await self._attempt("queries", run, f"crawler queries ({run})", ask)
+
+        async with anyio.create_task_group() as tg:
+            for i, sample in enumerate(runs):
+                tg.start_soon(one, i, sample)
+        queries = list(dict.fromkeys(q for qs in found if qs for q in qs))
         self.counts.queries = len(queries)
         await self._emit("queries", f"{len(queries)} search queries", {"queries": queries})
         return queries
@@ -258,20 +346,21 @@ class DeepSearch:
         results: list[list[Paper]] = [[] for _ in self.sources]
 
         async def search(i: int, source: SearchSource) -> None:
-            try:
-                results[i] = await cached_search(
-                    source,
-                    self.store,
-                    query,
-                    limit=self.params.search_papers,
-                    before=self.params.end_date,
-                    after=self.params.start_date,
-                    ttl=self.cache_ttl,
-                )
-            except SOURCE_ERRORS as exc:
-                await self._failure(f"search {source.name!r} for {query!r}", exc)
-                return
-            self.counts.searches += 1
+            ask = functools.partial(
+                cached_search,
+                source,
+                self.store,
+                query,
+                limit=self.params.search_papers,
+                before=self.params.end_date,
+                after=self.params.start_date,
+                ttl=self.cache_ttl,
+            )
+            what = f"search {source.name!r} for {query!r}"
+            found = await self._attempt("search", f"{source.name}: {query}", what, ask)
+            if found is not None:
+                results[i] = found
+                self.counts.searches += 1
 
         async with self._slot():
             try:
@@ -293,15 +382,15 @@ class DeepSearch:
         The `concurrency` slot covers the full text and the crawler's choice; resolving waits for the
         layer's arXiv lookup, which must not hold a slot that another expansion of the layer needs.
         """
+        key = node.paper.key
+        self._tried["expand"] += 1
         try:
             async with self._slot():
                 chosen, refs = await self._cited(node)
             resolved: list[Paper | None] = []
             if refs:
-                try:
-                    resolved = await self.resolver.resolve([ref for _, ref in refs], member)
-                except SOURCE_ERRORS as exc:
-                    await self._failure(f"resolving references of {node.paper.key}", exc)
+                ask = functools.partial(self.resolver.resolve, [ref for _, ref in refs], member)
+                resolved = await self._attempt("expand", key, f"resolving references of {key}", ask) or []
         finally:
             member.done()
         node.sections = chosen
@@ -318,26 +407,37 @@ class DeepSearch:
         await self._emit(
             "expanded",
             f"{node.paper.title[:60]}: {len(chosen)} sections, {len(refs)} cited, {len(new)} new",
-            {"paper": node.paper.key, "sections": chosen, "cited": len(refs), "new": len(new)},
+            {"paper": key, "sections": chosen, "cited": len(refs), "new": len(new)},
         )
 
     async def _cited(self, node: _Node) -> tuple[list[str], list[tuple[str, Reference]]]:
         """The sections the crawler picks from the paper's full text, and the references they cite."""
-        try:
-            section_map = await self.fulltext.section_map(node.paper)
-        except SOURCE_ERRORS as exc:
-            await self._failure(f"full text of {node.paper.key}", exc)
-            return [], []
+        key = node.paper.key
+        ask = functools.partial(self.fulltext.section_map, node.paper)
+        section_map = await self._attempt("expand", key, f"full text of {key}", ask)
+        if section_map is not None and not section_map.complete:
+            # Used for this run, but what the missing part cites is lost: say so.
+            why = f"full text incomplete ({'; '.join(section_map.warnings) or 'cut off'})"
+            await self._failure("expand", key, f"full text of {key}: {why}", why)
         if not section_map or not section_map.sections:
             return [], []
         chosen = await self._sections(node, list(section_map.sections))
         return chosen, section_map.cited(chosen)
 
     async def _sections(self, node: _Node, names: list[str]) -> list[str]:
+        """The sections the crawler picks; an ensemble run that fails loses only its own picks."""
         runs = [False] + [True] * (self.params.ensemble - 1)
-        ask = functools.partial(self.crawler.sections, self.query, node.paper, names)
-        picks = await gather(*(functools.partial(ask, sample=sample) for sample in runs))
-        return list(dict.fromkeys(name for pick in picks for name in pick))
+        picks: list[list[str] | None] = [None] * len(runs)
+        key = node.paper.key
+
+        async def one(i: int, sample: bool) -> None:
+            ask = functools.partial(self.crawler.sections, self.query, node.paper, names, sample=sample)
+            picks[i] = await self._attempt("expand", key, f"crawler sections of {key}", ask)
+
+        async with anyio.create_task_group() as tg:
+            for i, sample in enumerate(runs):
+                tg.start_soon(one, i, sample)
+        return list(dict.fromkeys(name for pick in picks if pick for name in pick))
 
     def _admit(self, papers: list[Paper], *, depth: int, source: str, parent: _Node | None) -> list[_Node]:
         """Claim the papers not seen in this run yet (synchronously, so concurrent tasks never both win)."""
@@ -358,19 +458,24 @@ class DeepSearch:
         return nodes
 
     async def _score(self, nodes: list[_Node]) -> None:
+        """Score the nodes; if the selector fails they stay unscored (-1), which the losses report."""
         if not nodes:
             return
-        scores = await score_cached(self.selector, self.store, self.query, [n.paper for n in nodes])
+        ask = functools.partial(score_cached, self.selector, self.store, self.query, [n.paper for n in nodes])
+        target = f"{nodes[0].paper.key} and {len(nodes) - 1} more" if len(nodes) > 1 else nodes[0].paper.key
+        scores = await self._attempt("score", target, f"scoring {target}", ask)
+        if scores is None:
+            return
         for node, score in zip(nodes, scores, strict=True):
             node.score = score
         self.counts.scored += len(nodes)
         self.counts.selected = sum(n.score > self.params.threshold for n in self._nodes.values())
         await self._emit("scored", f"{len(nodes)} scored", {"papers": [n.paper.key for n in nodes]})
 
-    async def _failure(self, what: str, exc: Exception) -> None:
-        message = f"{what}: {exc}"
+    async def _failure(self, step: Step, target: str, message: str, reason: str) -> None:
+        self._lost[step].setdefault(target, reason)
         self.failures.append(message)
-        await self._emit("failure", message, {"error": str(exc)})
+        await self._emit("failure", message, {"error": reason, "step": step, "target": target})
 
     async def _emit(self, kind: str, message: str, data: dict[str, Any] | None = None) -> None:
         if self.on_event is not None:
@@ -404,6 +509,9 @@ class DeepSearch:
             papers=papers,
             counts=self.counts.model_copy(),
             failures=list(self.failures),
+            losses=self._losses(),
+            steps={step: StepCount(tried=self._tried[step], failed=len(self._lost[step])) for step in STEP_NAMES},
+            error=self.error,
             seconds=round(seconds, 3),
             tree=self.tree(),
         )

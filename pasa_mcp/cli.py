@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tomllib
@@ -15,6 +16,7 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
@@ -24,6 +26,7 @@ from .config import Settings, config_path
 from .doctor import doctor
 from .errors import plain_errors
 from .index_cli import app as index_app
+from .jobs import OnEvent, UnknownSearch
 from .models_cli import app as models_app
 
 app = typer.Typer(
@@ -134,13 +137,39 @@ def search(
     if chosen is not None and not chosen:
         err.print("[red]Invalid search parameters:[/red] --sources names no source")
         raise typer.Exit(2)
-    result, errors = anyio.run(_run_search, settings, question, params, chosen)
+    _finish_search(anyio.run(_run_search, settings, None, (question, params, chosen)), show_all, json_out)
+
+
+@app.command()
+def resume(
+    search_id: Annotated[str, typer.Argument(help="The id a stopped search printed (or paper_search returned).")],
+    show_all: Annotated[bool, typer.Option("--all", help="List every paper touched, not only the selected.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result and the run tree here.")] = None,
+) -> None:
+    """Resume a stopped deep search (partial, failed, cancelled, interrupted): done work comes from the store."""
+    settings = _settings()
+    if json_out:
+        _check_writable(json_out, "--json")
+    _finish_search(anyio.run(_run_search, settings, search_id, None), show_all, json_out)
+
+
+def _finish_search(run: tuple[RunResult, dict[str, int]], show_all: bool, json_out: Path | None) -> None:
+    result, errors = run
     _print_result(result, show_all, errors)
     if json_out:
         json_out.write_text(result.model_dump_json(indent=2), encoding="utf-8")
         out.print(f"result and tree written to {json_out}")
+    raise typer.Exit(_exit_code(result))
+
+
+EXIT_COMPLETE, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+def _exit_code(result: RunResult) -> int:
+    """0: complete; 3: finished with losses (or stopped by a budget after some); 1: failed."""
     if result.status == "failed":
-        raise typer.Exit(1)
+        return EXIT_FAILED
+    return EXIT_PARTIAL if result.status == "partial" or result.losses else EXIT_COMPLETE
 
 
 # SearchParams fields and the `search` options that set them, for error messages.
@@ -199,10 +228,14 @@ def progress_line(event: Event) -> str:
 
 
 async def _run_search(
-    settings: Settings, question: str, params: SearchParams, sources: list[str] | None = None
+    settings: Settings, resume_id: str | None, new: tuple[str, SearchParams, list[str] | None] | None
 ) -> tuple[RunResult, dict[str, int]]:
-    """The run, and how often each error was met (each is printed once, when first met)."""
-    from .app import ModelUnavailable, open_app
+    """A new search (`new`: question, parameters, sources) or a resumed one, run as a job (kept in the store,
+    so that it can be read and resumed by id); and how often each error was met (each is printed once,
+    when first met)."""
+    from .app import open_app
+    from .jobs import open_jobs
+    from .store import StoreError
 
     errors: dict[str, int] = {}
     with search_progress(err) as progress:
@@ -216,17 +249,48 @@ async def _run_search(
                 error = event.data.get("error", event.message)
                 errors[error] = errors.get(error, 0) + 1
                 if errors[error] == 1:
-                    progress.console.print(f"[yellow]warning:[/yellow] {event.message}", highlight=False)
+                    progress.console.print(f"[yellow]warning:[/yellow] {escape(event.message)}", highlight=False)
 
+        def both(job_event: OnEvent) -> OnEvent:
+            async def forward(event: Event) -> None:
+                await job_event(event)
+                await on_event(event)
+
+            return forward
+
+        refused: tuple[int, Exception] | None = None
         try:
-            async with open_app(settings) as pasa:
-                return await pasa.deep_search(question, params, sources=sources, on_event=on_event), errors
-        except ModelUnavailable as exc:
-            err.print(f"[red]{exc}[/red]")
-            raise typer.Exit(1) from None
-        except ValueError as exc:
-            err.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from None
+            async with open_app(settings) as pasa, open_jobs(pasa.store) as jobs:
+                # Errors are caught in here: leaving the jobs' task group would wrap them in an exception group.
+                try:
+                    if new is not None:
+                        question, params, sources = new
+                        search_id = await jobs.start(
+                            lambda job_event: pasa.deep_search_run(
+                                question, params, sources=sources, on_event=both(job_event)
+                            )
+                        )
+                    else:
+                        assert resume_id is not None
+                        search_id = await jobs.resume(
+                            resume_id,
+                            lambda q, params, sources, job_event: pasa.deep_search_run(
+                                q, params, sources=sources, on_event=both(job_event)
+                            ),
+                        )
+                    progress.console.print(f"deep search {search_id} (resume it with `pasa-mcp resume {search_id}`)")
+                    snap = await jobs.wait(search_id, math.inf)
+                except StoreError as exc:
+                    refused = (EXIT_FAILED, exc)
+                except (UnknownSearch, ValueError) as exc:
+                    refused = (EXIT_USAGE, exc)
+        except StoreError as exc:
+            refused = (EXIT_FAILED, exc)
+    if refused is not None:
+        err.print(f"[red]{escape(str(refused[1]))}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(refused[0])
+    assert snap.result is not None
+    return snap.result, errors
 
 
 def _print_result(result: RunResult, show_all: bool, errors: dict[str, int]) -> None:
@@ -239,21 +303,18 @@ def _print_result(result: RunResult, show_all: bool, errors: dict[str, int]) -> 
     for p in shown:
         table.add_row(f"{p.score:.2f}", p.title, p.arxiv_id or p.key, p.found_by)
     out.print(table)
-    for failure in dict.fromkeys(result.failures):  # those that came without an event (budgets)
+    for failure in dict.fromkeys(result.failures):  # those that came without an event (budgets, the store)
         if not any(failure.endswith(error) for error in errors):
-            err.print(f"[yellow]warning:[/yellow] {failure}", highlight=False)
+            err.print(f"[yellow]warning:[/yellow] {escape(failure)}", highlight=False)
+    for error, times in errors.items():
+        if times > 1:
+            more = f"{times - 1} more failed the same way ({escape(error[:50])}…)"
+            err.print(f"[yellow]warning:[/yellow] {more}", highlight=False)
     c = result.counts
-    if result.status == "failed" and errors:
-        err.print(
-            f"[red]search failed:[/red] every search failed: {max(errors, key=errors.__getitem__)}", highlight=False
-        )
-    else:
-        for error, times in errors.items():
-            if times > 1:
-                err.print(
-                    f"[yellow]warning:[/yellow] {times - 1} more failed the same way ({error[:50]}…)", highlight=False
-                )
     err.print(f"{c.queries} queries, {c.searches} searches, {c.expanded} expansions in {result.seconds:.1f} s")
+    if result.status == "failed" or result.losses:  # the last line: why it failed, or what it lost
+        colour = "red" if result.status == "failed" else "yellow"
+        err.print(f"[{colour}]search {escape(result.outcome)}[/{colour}]", highlight=False, soft_wrap=True)
 
 
 app.command()(doctor)
@@ -309,8 +370,9 @@ def evaluate(
 
 
 async def _run_eval(settings: Settings, queries: list, out_dir: Path, concurrency: int) -> dict:
-    from .app import ModelUnavailable, open_app
+    from .app import open_app
     from .eval import EvalQuery, run_queries
+    from .store import StoreError
 
     with Progress(
         TextColumn("eval"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=err
@@ -322,14 +384,16 @@ async def _run_eval(settings: Settings, queries: list, out_dir: Path, concurrenc
                 async def search(query: EvalQuery) -> dict:
                     params = SearchParams.from_settings(settings, end_date=query.end_date)
                     result = await pasa.deep_search(query.question, params)
+                    if result.status == "failed" or result.losses:
+                        progress.console.print(f"[yellow]{query.qid}: {escape(result.outcome)}[/yellow]")
                     return result.model_dump(mode="json")
 
                 return await run_queries(
                     queries, search, out_dir, concurrency=concurrency, on_done=lambda q, m: progress.advance(task)
                 )
-        except ModelUnavailable as exc:
-            err.print(f"[red]{exc}[/red]")
-            raise typer.Exit(1) from None
+        except StoreError as exc:
+            err.print(f"[red]{escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_FAILED) from None
 
 
 @app.command()

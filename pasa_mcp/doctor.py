@@ -28,7 +28,7 @@ from .sources.arxiv import ArxivAPI
 from .sources.google import GoogleSearch
 from .sources.openalex import OpenAlex
 from .sources.semantic_scholar import SemanticScholar
-from .store import SCHEMA_VERSION, Store
+from .store import SCHEMA_VERSION, Store, StoreError
 
 # A paper no reading of the question could select, and a question: P(True) must merely be computable.
 QUESTION = "Which papers propose sequence-to-sequence models built only from attention layers?"
@@ -124,7 +124,7 @@ def check_store(settings: Settings) -> Check:
     path = settings.store_path
     try:
         store = Store(path)
-    except (sqlite3.Error, OSError) as exc:
+    except (StoreError, sqlite3.Error, OSError) as exc:
         return Check("store", False, f"{path}: {exc}", "set PASA_STORE_PATH to a writable file (not a directory)")
     try:
         version = store.schema_version

@@ -117,6 +117,11 @@ def score_trees(queries: list[EvalQuery], out_dir: Path) -> dict[str, dict[str, 
 
 
 SearchFn = Callable[[EvalQuery], Awaitable[dict[str, Any]]]
+INCOMPLETE = ("failed", "partial", "cancelled")
+
+
+async def _incomplete(path: anyio.Path) -> bool:
+    return json.loads(await path.read_text(encoding="utf-8")).get("status") in INCOMPLETE
 
 
 async def run_queries(
@@ -129,14 +134,15 @@ async def run_queries(
 ) -> dict[str, dict[str, float]]:
     """Run `search` (a deep search returning the result as JSON data) on every query not yet saved.
 
-    Saved runs are kept: an interrupted evaluation resumes where it stopped.
+    Complete saved runs are kept: an interrupted evaluation resumes where it stopped. A saved run that
+    failed or lost steps (`failed`, `partial`) is run again; the store's caches make that quick.
     """
     await anyio.Path(out_dir).mkdir(parents=True, exist_ok=True)
     limiter = anyio.Semaphore(concurrency)
 
     async def one(query: EvalQuery) -> None:
         path = anyio.Path(out_dir / f"{query.qid}.json")
-        if not await path.exists():
+        if not await path.exists() or await _incomplete(path):
             async with limiter:
                 result = await search(query)
             tmp = path.with_suffix(".tmp")

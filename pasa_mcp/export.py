@@ -40,6 +40,8 @@ def search_markdown(snap: Snapshot, known: Mapping[str, Paper]) -> str:
         ]
         if abstract := _trim(paper.abstract, 600):
             lines.append(f"   > {abstract}")
+    if snap.result and snap.result.losses:
+        lines += ["", "## Losses", *(f"- {loss}" for loss in snap.result.losses)]
     if snap.result and snap.result.failures:
         lines += ["", "## Failures", *(f"- {f}" for f in snap.result.failures)]
     if snap.error:

@@ -21,11 +21,14 @@ from .store import Store
 if TYPE_CHECKING:
     from .index.db import LocalIndex
 
-__all__ = ["HTML_SINCE", "NO_FULL_TEXT_TTL", "REFERENCES", "FullText", "ReferenceList"]
+__all__ = ["HTML_SINCE", "INCOMPLETE_TTL", "NO_FULL_TEXT_TTL", "PAGE_TRIES", "REFERENCES", "FullText", "ReferenceList"]
 
 NO_FULL_TEXT = "no HTML full text and no reference list"
 NO_FULL_TEXT_TTL = 7 * 86400.0  # seconds before a paper without full text is looked for again
 HTML_SINCE = date(2023, 12, 1)  # arXiv converts submissions to HTML since then; ar5iv covers the older ones
+INCOMPLETE_TTL = 60.0  # seconds an incomplete page is kept: for runs at the same time, not for the next
+PAGE_TRIES = 3  # fetches of a page that comes incomplete before the last copy is used as it is
+MISSING_BIBLIOGRAPHY = "missing from the page"  # in the parser's warning about cited entries it did not find
 REFERENCES = "References"
 
 
@@ -80,7 +83,7 @@ class FullText:
 
         Raises SourceUnavailable when a host keeps failing: that is an error, not "no sections".
         """
-        cached = await self.store.call(self.store.get_section_map, paper.key, NO_FULL_TEXT_TTL)
+        cached = await self.store.call(self.store.get_section_map, paper.key, NO_FULL_TEXT_TTL, INCOMPLETE_TTL)
         # A page read by an older parser is read again (fetched again: the store keeps maps, not pages).
         if cached is not None and not (cached.origin in ("arxiv_html", "ar5iv") and cached.parser != PARSER):
             return None if _is_no_full_text(cached) else cached
@@ -128,8 +131,10 @@ class FullText:
         return f"{self._bases[host]}/{paper.arxiv_id}{version}"
 
     async def _from_html(self, paper: Paper) -> SectionMap | None:
+        """The first host's complete page; an incomplete one only when no host has a complete page."""
         assert paper.arxiv_id is not None
         where = self._where.setdefault(paper.arxiv_id, {})
+        incomplete: SectionMap | None = None
         for host in self.hosts(paper):
             self._waiting[host] += 1
             try:
@@ -139,12 +144,26 @@ class FullText:
             where[host] = html is not None
             self._tries[host][0] += html is not None
             self._tries[host][1] += 1
-            # Parsing a 2.5 MB page takes tens of milliseconds: keep it off the event loop.
-            if html is not None and (found := await anyio.to_thread.run_sync(parse_latexml, html, host)):
+            found = await self._parsed(host, paper, html)
+            if found is not None and found.complete:
                 return found
+            incomplete = incomplete or found
         if not any(where.values()):
             self._where.pop(paper.arxiv_id, None)  # two searches may fetch one paper at once
-        return None
+        return incomplete
+
+    async def _parsed(self, host: Origin, paper: Paper, html: str | None) -> SectionMap | None:
+        """The page's section map, fetched again while it comes incomplete (PAGE_TRIES fetches in all)."""
+        found: SectionMap | None = None
+        for attempt in range(PAGE_TRIES):
+            if attempt:
+                html = await self._fetch(host, self._url(host, paper))
+            # Parsing a 2.5 MB page takes tens of milliseconds: keep it off the event loop.
+            if html is None or (found := await anyio.to_thread.run_sync(parse_latexml, html, host)) is None:
+                return None
+            if _check_complete(html, found).complete:
+                return found
+        return found
 
     async def _fetch(self, host: Origin, url: str) -> str | None:
         """The page's HTML, or None for "no HTML here" (404/410)."""
@@ -170,6 +189,20 @@ class FullText:
         if failure is not None:
             raise failure
         return None
+
+
+def _check_complete(html: str, found: SectionMap) -> SectionMap:
+    """Mark `found` incomplete when its page ends early (no closing </html>) or lacks cited bibliography entries.
+
+    A 200 whose body was cut in transit (with a matching Content-Length) parses without error into a
+    smaller map; these two signs are what tells it apart from a short paper.
+    """
+    if "</html>" not in html[-4096:].lower():
+        found.warnings.append("the page ends early (no closing </html>): cut off in transit")
+        found.complete = False
+    if any(MISSING_BIBLIOGRAPHY in warning for warning in found.warnings):
+        found.complete = False
+    return found
 
 
 def _no_full_text() -> SectionMap:

@@ -28,10 +28,10 @@ import anyio
 from anyio.abc import TaskGroup
 from pydantic import BaseModel
 
-from .agent import Counts, DeepSearch, Event, RunResult
-from .store import Store
+from .agent import Counts, DeepSearch, Event, RunResult, SearchParams
+from .store import Store, StoreError
 
-__all__ = ["Jobs", "JobsBusy", "Snapshot", "UnknownSearch", "open_jobs"]
+__all__ = ["RESUMABLE", "Jobs", "JobsBusy", "Snapshot", "UnknownSearch", "open_jobs"]
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,12 @@ STALE_AFTER = 60.0  # a `running` row not updated for this long has no live owne
 POLL_EVERY = 1.0  # seconds between reads of a run that another process runs
 UNSAVED_KINDS = frozenset({"scored"})  # frequent, and only move counts, which the saved result carries
 
-Status = Literal["queued", "running", "finished", "budget", "cancelled", "failed", "interrupted"]
-DONE: frozenset[str] = frozenset({"finished", "budget", "cancelled", "failed", "interrupted"})
+Status = Literal["queued", "running", "finished", "partial", "budget", "cancelled", "failed", "interrupted"]
+DONE: frozenset[str] = frozenset({"finished", "partial", "budget", "cancelled", "failed", "interrupted"})
 OnEvent = Callable[[Event], Awaitable[None]]
+# Builds a resumed search from its stored question, parameters and source names.
+Resume = Callable[[str, SearchParams, list[str] | None, OnEvent], DeepSearch]
+RESUMABLE: frozenset[str] = frozenset({"partial", "failed", "cancelled", "interrupted"})
 
 SHUTDOWN = "stopped: the server shut down"
 INTERRUPTED = "interrupted: the process running this search stopped without finishing it"
@@ -86,6 +89,7 @@ class _Job:
         self.scope = anyio.CancelScope()
         self.started = False
         self.cancel_reason: str | None = None
+        self.store_error: str | None = None  # the store failed under it: the job ends `failed`
         self.unsaved: list[Event] = []
         self.changed = anyio.Event()
         self.done = anyio.Event()
@@ -103,6 +107,10 @@ class _Job:
 
     def cancel(self, reason: str) -> None:
         self.cancel_reason = self.cancel_reason or reason
+        self.scope.cancel()
+
+    def fail(self, error: str) -> None:
+        self.store_error = self.store_error or error
         self.scope.cancel()
 
     def snapshot(self, with_result: bool) -> Snapshot:
@@ -145,23 +153,56 @@ class Jobs:
         self._tg = task_group
         self._slots = anyio.CapacityLimiter(max_running)
         self._jobs: dict[str, _Job] = {}
+        self._unrecorded: dict[str, Snapshot] = {}  # ended jobs whose end the store could not take
 
     # Starting and stopping ------------------------------------------------------------------
 
     async def start(self, make: Callable[[OnEvent], DeepSearch]) -> str:
         """Start the search `make(on_event)` builds; returns its id at once. Raises JobsBusy when full."""
+        self._check_room()
+        job = _Job(uuid.uuid4().hex[:12])
+        search = job.search = make(job.on_event)
+        params = {**search.params.model_dump(mode="json"), "sources": [source.name for source in search.sources]}
+        await self.store.call(self.store.create_run, search.query, params, job.id)
+        self._launch(job)
+        return job.id
+
+    async def resume(self, search_id: str, make: Resume) -> str:
+        """Run a stopped search again under its id, with its question, parameters and sources.
+
+        The store keeps every search result, score, crawler answer, full text and resolution the
+        stopped run fetched, so the work it had done costs almost nothing; only what it lost or never
+        reached is fetched. Raises ValueError for a search that is running or ended complete."""
+        if search_id in self._jobs:
+            raise ValueError(f"deep search {search_id} is already running in this server")
+        row = await self._row(search_id)
+        status = self._from_row(row).status
+        if status not in RESUMABLE:
+            raise ValueError(
+                f"deep search {search_id} is {status}: only a stopped search "
+                f"({', '.join(sorted(RESUMABLE))}) can be resumed"
+            )
+        self._check_room()
+        stored = dict(row["params"])
+        sources = stored.pop("sources", None)
+        job = _Job(search_id)
+        job.search = make(row["query"], SearchParams.model_validate(stored), sources, job.on_event)
+        if not await self.store.call(self.store.restart_run, search_id, time.time() - self.stale_after):
+            raise ValueError(f"deep search {search_id} was resumed by another process meanwhile")
+        self._unrecorded.pop(search_id, None)
+        self._launch(job)
+        return job.id
+
+    def _check_room(self) -> None:
         if len(self._jobs) >= self.max_running + self.max_waiting:
             raise JobsBusy(
                 f"{len(self._jobs)} deep searches are running or queued, the most this server takes "
                 f"({', '.join(self._jobs)}); wait for one to finish or cancel one"
             )
-        job = _Job(uuid.uuid4().hex[:12])
-        search = job.search = make(job.on_event)
-        params = {**search.params.model_dump(mode="json"), "sources": [source.name for source in search.sources]}
-        await self.store.call(self.store.create_run, search.query, params, job.id)
+
+    def _launch(self, job: _Job) -> None:
         self._jobs[job.id] = job
         self._tg.start_soon(self._run, job)
-        return job.id
 
     async def cancel(self, search_id: str) -> Snapshot:
         """Stop a search, keeping what it found. A run of another process stops at its next heartbeat."""
@@ -189,14 +230,16 @@ class Jobs:
                             result = await job.search.run()
                         status = result.status
                         if status == "failed":
-                            error = "; ".join(result.failures[:3]) or "the search found nothing"
+                            error = result.error
                     except Exception as exc:  # a background job must never take the server down
                         status, error = "failed", str(exc) or type(exc).__name__
                         log.warning("deep search %s failed: %s", job.id, error)
                     finally:
                         helpers.cancel_scope.cancel()
         finally:
-            if status == "cancelled":
+            if status == "cancelled" and job.store_error:
+                status, error = "failed", job.store_error
+            elif status == "cancelled":
                 error = job.cancel_reason or SHUTDOWN
             with anyio.CancelScope(shield=True):
                 await self._finish(job, status, error)
@@ -211,7 +254,10 @@ class Jobs:
             try:
                 await self.store.call(self._save, job.id, events, result, None)
                 stored = await self.store.call(self.store.run_status, job.id)
-            except Exception as exc:  # a busy or failing disk must not end the search
+            except StoreError as exc:  # a full, read-only or damaged store: the search ends now, saying why
+                job.fail(str(exc))
+                return
+            except Exception as exc:  # a busy disk must not end the search
                 log.warning("could not save deep search %s: %s", job.id, exc)
                 job.unsaved = events + job.unsaved
                 continue
@@ -231,12 +277,21 @@ class Jobs:
 
     async def _finish(self, job: _Job, status: str, error: str | None) -> None:
         assert job.search is not None
-        result = job.search.result().model_copy(update={"status": status}).model_dump(mode="json")
+        final = job.search.result().model_copy(update={"status": status})
         events, job.unsaved = job.unsaved, []
         try:
-            await self.store.call(self._save, job.id, events, result, (status, error))
+            await self.store.call(self._save, job.id, events, final.model_dump(mode="json"), (status, error))
         except Exception as exc:
             log.error("could not record the end of deep search %s: %s", job.id, exc)
+            # This process keeps telling the truth; the small status-only write often fits where the result did not.
+            snap = job.snapshot(True)
+            self._unrecorded[job.id] = snap.model_copy(
+                update={"status": status, "error": error, "result": final, "updated": time.time()}
+            )
+            try:
+                await self.store.call(self.store.set_run_status, job.id, status, error)
+            except Exception as again:
+                log.error("could not record the status of deep search %s: %s", job.id, again)
         finally:
             del self._jobs[job.id]
             job.done.set()
@@ -249,6 +304,8 @@ class Jobs:
         job = self._jobs.get(search_id)
         if job is not None:
             return job.snapshot(with_result)
+        if search_id in self._unrecorded:
+            return self._unrecorded[search_id]
         return self._from_row(await self._row(search_id))
 
     async def wait(

@@ -158,6 +158,7 @@ class SectionMap(BaseModel):
     sections: dict[str, list[Reference]] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     parser: int = 0  # for a LaTeXML page: the `latexml.PARSER` version that read it (0: before versions)
+    complete: bool = True  # False: the page came cut off or lacks cited bibliography entries (warnings say)
 
     def titles(self) -> dict[str, list[str]]:
         return {name: [ref.title for ref in refs] for name, refs in self.sections.items()}

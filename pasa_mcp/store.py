@@ -4,6 +4,10 @@ scores, and runs with their events.
 One file, WAL mode, shared safely by several processes: every write is one `BEGIN IMMEDIATE`
 transaction, so concurrent writers queue (busy timeout) instead of losing updates. The methods are
 synchronous; async code calls them through `Store.call`, which runs them in a worker thread.
+
+A file SQLite cannot use (full disk, read-only, damaged, a directory, written by a newer version)
+raises `StoreError`: one line naming the file and what to do. A failed write rolls back, so nothing
+stored before is lost.
 """
 
 from __future__ import annotations
@@ -25,11 +29,38 @@ import anyio
 import sqlite_utils
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
+from . import __version__
 from .papers import Paper, SectionMap, title_key
 
 P = ParamSpec("P")
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 60_000
+
+
+class StoreError(Exception):
+    """The store's file cannot be used; the message names it and says what to do."""
+
+
+# SQLite's primary result codes (sqlite3.Error.sqlite_errorcode & 0xFF) that mean the file is unusable.
+_FAULTS = {
+    8: "is read-only: make the file and its folder writable, or set PASA_STORE_PATH to a writable file",
+    10: "could not be read or written (I/O error): check its disk, or set PASA_STORE_PATH to another file",
+    11: "is damaged: move it aside (a new store is made) or restore a copy; `sqlite3 FILE .recover` may save it",
+    13: "is full (no space left on its disk, or a size limit): free space there, or set PASA_STORE_PATH "
+    "to a file on another disk; nothing stored before is lost",
+    14: "cannot be opened: its folder must exist and be writable, or set PASA_STORE_PATH to another file",
+    26: "is not an SQLite database: move it aside (a new store is made), or set PASA_STORE_PATH to another file",
+}
+
+
+def store_fault(path: Path, exc: sqlite3.Error) -> StoreError | None:
+    """The StoreError an SQLite error means for the file at `path`, or None for other errors (e.g. busy)."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == 14 and path.is_dir():
+        return StoreError(f"the store {path} is a directory, not a file: set PASA_STORE_PATH to a file path")
+    if code not in _FAULTS:
+        return None
+    return StoreError(f"the store {path} {_FAULTS[code]} (SQLite: {exc})")
 
 
 _M001 = [
@@ -84,7 +115,7 @@ def _m003_full_texts(conn: sqlite3.Connection) -> None:
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_crawler_answers, _m003_full_texts]
 SCHEMA_VERSION = len(MIGRATIONS)
-RUN_STATES = ("running", "finished", "budget", "failed", "cancelled")
+RUN_STATES = ("running", "finished", "partial", "budget", "failed", "cancelled")
 
 
 def score_id(model: str, query: str, title: str, abstract: str) -> str:
@@ -107,10 +138,18 @@ class Store:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        if str(path) != ":memory:":
+        try:
+            self._open(str(path))
+        except sqlite3.Error as exc:
+            raise store_fault(self.path, exc) or exc from None
+        except OSError as exc:  # creating its folder
+            raise StoreError(f"the store {self.path} cannot be created: {exc.strerror or exc}") from None
+
+    def _open(self, path: str) -> None:
+        if path != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: this module opens every transaction itself (BEGIN IMMEDIATE).
-        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # Switching a new file to WAL needs it alone for a moment, and SQLite's busy timeout does not
         # cover that: processes opening a new store together would fail with "database is locked".
@@ -126,14 +165,23 @@ class Store:
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
         self._limiter = anyio.CapacityLimiter(1)
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            conn.close()
+            raise
 
     def close(self) -> None:
         self.db.conn.close()
 
     async def call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a store method in a worker thread, so the event loop never blocks on SQLite."""
-        return await anyio.to_thread.run_sync(lambda: method(*args, **kwargs), limiter=self._limiter)
+        """Run a store method in a worker thread, so the event loop never blocks on SQLite.
+
+        An error that means the file is unusable comes back as StoreError."""
+        try:
+            return await anyio.to_thread.run_sync(lambda: method(*args, **kwargs), limiter=self._limiter)
+        except sqlite3.Error as exc:
+            raise store_fault(self.path, exc) or exc from None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -142,15 +190,22 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back itself (a full disk)
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self._write() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)")
             done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+            if unknown := done - {migration.__name__ for migration in MIGRATIONS}:
+                raise StoreError(
+                    f"the store {self.path} has schema {len(done)} (written by a newer pasa-mcp: "
+                    f"{', '.join(sorted(unknown))}); this pasa-mcp ({__version__}) reads schema {SCHEMA_VERSION} "
+                    "at most: upgrade pasa-mcp, or set PASA_STORE_PATH to another file"
+                )
             for migration in MIGRATIONS:
                 if migration.__name__ not in done:
                     migration(conn)
@@ -232,13 +287,19 @@ class Store:
                 (paper_key, section_map.model_dump_json(), time.time()),
             )
 
-    def get_section_map(self, paper_key: str, empty_max_age: float = math.inf) -> SectionMap | None:
-        """The stored map; one without sections older than `empty_max_age` seconds counts as absent."""
+    def get_section_map(
+        self, paper_key: str, empty_max_age: float = math.inf, incomplete_max_age: float = math.inf
+    ) -> SectionMap | None:
+        """The stored map; one without sections older than `empty_max_age` seconds, or an incomplete one
+        older than `incomplete_max_age`, counts as absent."""
         row = self.db.execute("SELECT data, fetched FROM section_maps WHERE paper_key = ?", (paper_key,)).fetchone()
         if not row:
             return None
         section_map = SectionMap.model_validate_json(row[0])
-        if not section_map.sections and row[1] < time.time() - empty_max_age:
+        age = time.time() - row[1]
+        if not section_map.sections and age > empty_max_age:
+            return None
+        if not section_map.complete and age > incomplete_max_age:
             return None
         return section_map
 
@@ -377,6 +438,26 @@ class Store:
             conn.execute(
                 "UPDATE runs SET status = ?, result = ?, error = ?, updated = ? WHERE id = ?",
                 (status, json.dumps(result, default=str) if result is not None else None, error, time.time(), run_id),
+            )
+
+    def restart_run(self, run_id: str, stale_before: float) -> bool:
+        """Mark a stopped run `running` again (resumed); False if it is running with a heartbeat newer
+        than `stale_before` (another process got there first). Its saved result stays until replaced."""
+        with self._write() as conn:
+            changed = conn.execute(
+                "UPDATE runs SET status = 'running', error = NULL, updated = ?"
+                " WHERE id = ? AND (status != 'running' OR updated < ?)",
+                (time.time(), run_id, stale_before),
+            ).rowcount
+        return changed == 1
+
+    def set_run_status(self, run_id: str, status: str, error: str | None) -> None:
+        """Only a run's status and error: a small in-place write that may succeed where the result would not fit."""
+        if status not in RUN_STATES:
+            raise ValueError(f"unknown run status {status!r}")
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, error = ?, updated = ? WHERE id = ?", (status, error, time.time(), run_id)
             )
 
     def save_partial(self, run_id: str, result: dict[str, Any]) -> None:

@@ -11,7 +11,8 @@ import anyio
 import pytest
 
 from pasa_mcp.agent import DeepSearch, Event, SearchParams
-from pasa_mcp.store import Store
+from pasa_mcp.llm import ModelError, ModelNotRunning, ModelOverloaded
+from pasa_mcp.store import Store, StoreError
 from tests.fakes import Calls, FakeCrawler, FakeFullText, FakeResolver, FakeSelector, FakeSource, title
 
 QUESTION = "value-based methods for non-stationary RL, especially with UCB algorithms"
@@ -134,10 +135,12 @@ async def test_a_failing_source_is_reported_and_the_others_carry_on(store: Store
     broken = FakeSource(calls, name="broken")
     broken.failing = True
     result = await build(store, calls, SearchParams(expand_layers=0), sources=[broken, FakeSource(calls)]).run()
-    assert result.status == "finished"
+    assert result.status == "partial"
     assert len(result.papers) == 50
     assert len(result.failures) == 5
     assert "broken unavailable: 5 retries, last HTTP 503" in result.failures[0]
+    assert result.losses == ["5 of 10 searches failed: broken unavailable: 5 retries, last HTTP 503"]
+    assert result.steps["search"].model_dump() == {"tried": 10, "failed": 5}
 
 
 @pytest.mark.anyio
@@ -148,6 +151,7 @@ async def test_when_every_source_fails_the_run_fails_instead_of_finding_nothing(
     result = await build(store, calls, sources=[broken]).run()
     assert result.status == "failed"
     assert result.papers == [] and len(result.failures) == 5
+    assert result.error == "no search answered: broken unavailable: 5 retries, last HTTP 503"
 
 
 @pytest.mark.anyio
@@ -217,13 +221,98 @@ async def test_progress_events_carry_counts(store: Store) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_model_error_ends_the_run_with_that_error(store: Store) -> None:
+async def test_a_selector_that_never_answers_fails_the_run_with_a_result(store: Store) -> None:
     class BrokenSelector(FakeSelector):
         async def score(self, user_query, papers):
-            raise ConnectionError("selector at http://127.0.0.1:8002/v1 unreachable")
+            raise ModelNotRunning("selector", [("http://127.0.0.1:8002/v1", "ConnectError after 3 retries")])
 
-    with pytest.raises(ConnectionError, match="selector at"):
-        await build(store, Calls(), selector=BrokenSelector(Calls())).run()
+    result = await build(store, Calls(), SearchParams(expand_layers=1), selector=BrokenSelector(Calls())).run()
+    assert result.status == "failed"
+    assert result.error.startswith("the selector never answered: selector model not running at http://127.0.0.1")
+    assert len(result.papers) == 200 and all(p.score == -1 and not p.selected for p in result.papers)
+
+
+@pytest.mark.anyio
+async def test_a_crawler_that_writes_no_query_fails_the_run(store: Store) -> None:
+    class BrokenCrawler(FakeCrawler):
+        async def queries(self, user_query, *, limit, sample=False):
+            raise ModelError("crawler answered garbage")
+
+    calls = Calls()
+    result = await build(store, calls, SearchParams(ensemble=2), crawler=BrokenCrawler(calls)).run()
+    assert result.status == "failed" and calls.of("search") == []
+    assert result.error == "the crawler wrote no search query: crawler answered garbage"
+    assert result.steps["queries"].model_dump() == {"tried": 2, "failed": 2}
+
+
+@pytest.mark.anyio
+async def test_one_failed_ensemble_run_loses_only_its_queries(store: Store) -> None:
+    class HalfCrawler(FakeCrawler):
+        async def queries(self, user_query, *, limit, sample=False):
+            if sample:
+                raise ModelOverloaded("crawler", [("http://c/v1", "ReadTimeout after 3 retries")])
+            return await super().queries(user_query, limit=limit, sample=sample)
+
+    calls = Calls()
+    result = await build(store, calls, SearchParams(ensemble=2, expand_layers=0), crawler=HalfCrawler(calls)).run()
+    assert result.status == "partial" and result.counts.queries == 5
+    assert result.losses[0].startswith("1 of 2 crawler query runs failed: crawler model overloaded or timed out")
+
+
+@pytest.mark.anyio
+async def test_a_model_failing_at_the_last_expansion_loses_only_that_expansion(store: Store) -> None:
+    """The crawler fails for one depth-1 paper (the last layer): the run ends `partial` with all the rest."""
+    calls = Calls()
+    complete = await build(Store(":memory:"), Calls()).run()
+    victim = next(p for p in complete.papers if p.depth == 1 and p.score > 0.5)
+
+    class FlakyCrawler(FakeCrawler):
+        async def sections(self, user_query, paper, names, *, sample=False):
+            if paper.key == victim.key:
+                raise ModelOverloaded("crawler", [("http://127.0.0.1:8001/v1", "ReadTimeout after 3 retries")])
+            return await super().sections(user_query, paper, names, sample=sample)
+
+    result = await build(store, calls, crawler=FlakyCrawler(calls)).run()
+    assert result.status == "partial" and result.error is None
+    assert result.steps["expand"].model_dump() == {"tried": 70, "failed": 1}
+    (loss,) = result.losses
+    assert loss.startswith("1 of 70 expansions failed: crawler model overloaded or timed out at http://127.0.0.1:8001")
+    (failure,) = result.failures
+    assert failure.startswith(f"crawler sections of {victim.key}: crawler model overloaded or timed out")
+    # Everything else is there: the lost expansion would have added 3 depth-2 papers.
+    assert len(result.papers) == len(complete.papers) - 3
+    assert {p.key for p in result.selected} == {p.key for p in complete.selected}
+    assert result.outcome.startswith("partial: 1 of 70 expansions failed")
+
+
+@pytest.mark.anyio
+async def test_an_incomplete_full_text_is_used_and_reported_as_a_loss(store: Store) -> None:
+    class CutFullText(FakeFullText):
+        async def section_map(self, p):
+            found = await super().section_map(p)
+            if p.title == title("q1-0"):
+                found.complete = False
+                found.warnings.append("the page ends early (no closing </html>): cut off in transit")
+            return found
+
+    calls = Calls()
+    result = await build(store, calls, SearchParams(expand_layers=1), fulltext=CutFullText(calls)).run()
+    assert result.status == "partial" and result.counts.papers == 200  # its citations were still followed
+    (loss,) = result.losses
+    cut = "the page ends early (no closing </html>): cut off in transit"
+    assert loss == f"1 of 50 expansions failed: full text incomplete ({cut})"
+
+
+@pytest.mark.anyio
+async def test_a_store_fault_ends_the_run_at_once_as_failed(store: Store) -> None:
+    class FullStoreSelector(FakeSelector):
+        async def score(self, user_query, papers):
+            raise StoreError("the store /x/pasa.sqlite3 is full")
+
+    calls = Calls()
+    result = await build(store, calls, selector=FullStoreSelector(calls)).run()
+    assert result.status == "failed" and result.error == "the store /x/pasa.sqlite3 is full"
+    assert calls.of("fulltext") == []  # nothing went on after the fault
 
 
 def test_empty_questions_are_refused(store: Store) -> None:

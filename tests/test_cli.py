@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -36,17 +37,21 @@ def test_a_bad_date_is_refused_before_anything_runs() -> None:
     assert "--end-date must be a date as YYYY-MM-DD" in result.output
 
 
-def test_no_model_running_says_where_and_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_model_running_says_where_and_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("PASA_CRAWLER_URLS", f'["http://127.0.0.1:{port}/v1"]')
     monkeypatch.setenv("PASA_HTTP_RETRIES", "0")
-    result = runner.invoke(app, ["search", "value-based methods for non-stationary RL"])
+    monkeypatch.setenv("PASA_STORE_PATH", str(tmp_path / "store.sqlite3"))
+    out = tmp_path / "result.json"
+    result = runner.invoke(app, ["search", "value-based methods for non-stationary RL", "--json", str(out)])
     assert result.exit_code == 1
     text = " ".join(result.output.split())
-    assert f"crawler model not running at http://127.0.0.1:{port}/v1" in text
+    assert f"failed: the crawler wrote no search query: crawler model not running at http://127.0.0.1:{port}/v1" in text
     assert "pasa-mcp models serve crawler" in text and "PASA_CRAWLER_URLS" in text and "pasa-mcp doctor" in text
+    written = json.loads(out.read_text())  # the result is written whatever the outcome
+    assert written["status"] == "failed" and written["error"].startswith("the crawler wrote no search query")
 
 
 def test_a_bad_dataset_line_is_named(tmp_path: Path) -> None:
@@ -90,3 +95,12 @@ def test_bare_command_in_a_terminal_prints_help() -> None:
         os.close(terminal)
     assert done.returncode == 0
     assert "Usage" in done.stdout.decode() and "search" in done.stdout.decode()
+
+
+def test_a_store_that_cannot_be_used_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PASA_STORE_PATH", str(tmp_path))  # a directory
+    result = runner.invoke(app, ["search", "value-based methods for non-stationary RL"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"the store {tmp_path} is a directory, not a file: set PASA_STORE_PATH to a file path"
+    )

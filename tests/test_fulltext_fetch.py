@@ -15,7 +15,7 @@ from conftest import fixture_text
 from test_latexml import ATTENTION_SECTIONS
 
 from pasa_mcp.config import Settings
-from pasa_mcp.fulltext import NO_FULL_TEXT_TTL, REFERENCES, FullText
+from pasa_mcp.fulltext import INCOMPLETE_TTL, NO_FULL_TEXT_TTL, PAGE_TRIES, REFERENCES, FullText
 from pasa_mcp.latexml import PARSER
 from pasa_mcp.net import Net, SourceUnavailable
 from pasa_mcp.papers import Paper, Reference, SectionMap
@@ -257,3 +257,45 @@ async def test_html_without_usable_citations_gives_way_to_a_reference_list(tmp_p
     assert section_map.sections == {} and section_map.warnings == [
         "no citations found (no ltx_cite links to #bib.* entries)"
     ]
+
+
+async def test_a_page_cut_off_in_transit_is_fetched_again_and_the_complete_copy_cached(tmp_path: Path) -> None:
+    cut = ATTENTION_PAGE[: len(ATTENTION_PAGE) * 2 // 3]  # a 200 with a matching Content-Length, ending early
+    answers = [cut, ATTENTION_PAGE]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=answers.pop(0)) if "arxiv.test" in str(request.url) else httpx.Response(404)
+
+    async with fulltext(tmp_path, handler) as (source, sent, store):
+        section_map = await source.section_map(ATTENTION)
+        assert section_map is not None and section_map.complete and section_map.warnings == []
+        assert len(sent) == 2
+        assert store.get_section_map(ATTENTION.key).complete
+
+
+async def test_a_page_that_stays_cut_off_is_used_marked_incomplete_and_kept_only_briefly(tmp_path: Path) -> None:
+    cut = ATTENTION_PAGE[: ATTENTION_PAGE.rindex('<li id="bib.')]  # cut in its last bibliography entries
+    handler = pages({f"{HTML}/1706.03762": httpx.Response(200, text=cut)})
+    async with fulltext(tmp_path, handler) as (source, sent, store):
+        section_map = await source.section_map(ATTENTION)
+        assert section_map is not None and not section_map.complete
+        assert section_map.sections  # what survived is used in this run ...
+        assert "the page ends early (no closing </html>): cut off in transit" in section_map.warnings
+        assert [str(r.url) for r in sent] == [f"{HTML}/1706.03762"] * PAGE_TRIES + [f"{AR5IV}/1706.03762"]
+        # ... cached for INCOMPLETE_TTL only: a later run fetches it again.
+        assert await source.section_map(ATTENTION) == section_map and len(sent) == PAGE_TRIES + 1
+        store.db.execute("UPDATE section_maps SET fetched = fetched - ?", (INCOMPLETE_TTL + 1,))
+        await source.section_map(ATTENTION)
+        # (ar5iv is known by now not to have the page)
+        assert [str(r.url) for r in sent[PAGE_TRIES + 1 :]] == [f"{HTML}/1706.03762"] * PAGE_TRIES
+
+
+async def test_a_page_lacking_the_bibliography_its_citations_point_at_is_incomplete(tmp_path: Path) -> None:
+    start, end = ATTENTION_PAGE.index('<li id="bib.bib5"'), ATTENTION_PAGE.index('<li id="bib.bib9"')
+    damaged = ATTENTION_PAGE[:start] + ATTENTION_PAGE[end:]  # entries 5-8 gone, the page otherwise whole
+    handler = pages({f"{HTML}/1706.03762": httpx.Response(200, text=damaged)})
+    async with fulltext(tmp_path, handler) as (source, sent, store):
+        section_map = await source.section_map(ATTENTION)
+        assert section_map is not None and not section_map.complete
+        assert any("missing from the page" in w for w in section_map.warnings)
+        assert len(sent) == PAGE_TRIES + 1

@@ -274,3 +274,21 @@ async def test_unknown_ids_are_an_error_naming_the_id_and_the_latest_ones(store_
         for call in (jobs.snapshot("nope"), jobs.wait("nope", 1), jobs.cancel("nope")):
             with pytest.raises(UnknownSearch, match=f"no deep search with id 'nope' \\(the latest: {known}\\)"):
                 await call
+
+
+@pytest.mark.anyio
+async def test_a_full_disk_ends_the_search_failed_at_once_naming_the_store(store_path: Path) -> None:
+    calls, gate = Calls(), anyio.Event()
+    async with jobs_on(store_path) as jobs:
+        search_id = await jobs.start(maker(jobs, calls, gate))
+        await until(jobs, search_id, blocked)
+        pages = jobs.store.db.execute("PRAGMA page_count").fetchone()[0]
+        jobs.store.db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full from now on
+        gate.set()  # the expansions now store the papers they find
+        with anyio.fail_after(5):
+            snap = await jobs.wait(search_id, 60)
+        assert snap.status == "failed"
+        assert snap.error is not None and snap.error.startswith(f"the store {store_path} is full")
+        assert snap.result is not None and len(snap.result.papers) >= 12  # what it found stays readable
+        # The store still took the small status write: other processes see `failed` too, not `running`.
+        assert jobs.store.run_status(search_id) == ("failed", snap.error)

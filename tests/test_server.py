@@ -268,6 +268,26 @@ async def test_cancelling_a_running_search_keeps_the_papers_found(pasa: Pasa) ->
 
 
 @pytest.mark.anyio
+async def test_a_cancelled_search_resumes_by_its_id_and_finishes_from_the_store(pasa: Pasa) -> None:
+    calls, gate = Calls(), anyio.Event()
+    plug_fakes(pasa, calls, gate)
+    async with Client(build_server(pasa=pasa)) as client:
+        search_id = data(await client.call_tool("paper_search", {"question": QUESTION, "wait_seconds": 0, **SMALL}))[
+            "search_id"
+        ]
+        await status_until(client, search_id, lambda r: r["counts"]["scored"] == 12)
+        await client.call_tool("paper_search_cancel", {"search_id": search_id})
+        searched = len(calls.of("search"))
+        gate.set()
+        with anyio.fail_after(5):
+            resumed = data(await client.call_tool("paper_search", {"question": QUESTION, "resume": search_id}))
+        assert resumed["search_id"] == search_id and resumed["status"] == "finished" and resumed["total"] == 3
+        assert len(calls.of("search")) == searched  # the searches it had run came from the store
+        again = await client.call_tool("paper_search", {"question": QUESTION, "resume": search_id})
+        assert again.is_error and f"deep search {search_id} is finished: only a stopped search" in again.content[0].text
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("mode", MODES)
 async def test_cancelling_a_paper_search_call_ends_the_wait_but_not_the_search(pasa: Pasa, mode: str) -> None:
     calls, gate = Calls(), anyio.Event()
@@ -411,6 +431,7 @@ BAD_CALLS = [
     ("paper_search_cancel", {"search_id": "nope"}, "no deep search with id 'nope'"),
     ("generate_queries", {"question": "q", "count": 0}, "count must be at least 1, got 0"),
     ("find_papers", {"queries": []}, "queries must not be empty"),
+    ("paper_search", {"question": "q", "resume": "nope"}, "no deep search with id 'nope'"),
     ("find_papers", {"queries": ["q"], "sources": ["google"]}, "SERPER_API_KEY"),
     ("get_paper", {"paper": "arxiv:2401.99999"}, "paper not found: 'arxiv:2401.99999'"),
     ("get_paper", {"paper": "An Unknown Title"}, "paper not found: 'An Unknown Title'"),
@@ -454,7 +475,9 @@ async def test_without_a_model_the_model_tools_say_where_and_the_others_keep_wor
         with anyio.fail_after(10):
             failed = error_text(await client.call_tool("paper_search", {"question": QUESTION, "wait_seconds": 20}))
         assert re.match(
-            r"Error executing tool paper_search: deep search [0-9a-f]{12} failed: crawler model not running", failed
+            r"Error executing tool paper_search: deep search [0-9a-f]{12} failed: the crawler wrote no search query: "
+            r"crawler model not running",
+            failed,
         )
         for text in (failed, error_text(await client.call_tool("generate_queries", {"question": QUESTION}))):
             assert f"not running at {url} (ConnectError)" in text

@@ -108,6 +108,32 @@ async def test_stdio_server_runs_a_deep_search_to_the_end_and_serves_its_results
             assert len((await client.list_tools()).tools) == len(TOOLS)  # still serving
 
 
+@pytest.mark.anyio
+async def test_a_stdio_clients_exit_stops_its_searches_as_cancelled_and_they_resume(
+    stuck_world: World, world: World, tmp_path: Path
+) -> None:
+    """What the README promises: when the client that started `pasa-mcp serve` exits, the server stops
+    and records its running searches as cancelled (with what they found); any server sharing the store
+    resumes them by id."""
+    question, _ = answer(stuck_world)
+    params = StdioServerParameters(command=PASA_MCP, args=["serve"], env=server_env(stuck_world, tmp_path))
+    with anyio.fail_after(30):
+        async with Client(params) as client:
+            started = data(await client.call_tool("paper_search", {"question": question, "wait_seconds": 0.2}))
+            assert started["status"] == "running"  # the crawler is still thinking
+    store = Store(tmp_path / "store.sqlite3")
+    run = store.get_run(started["search_id"])
+    store.close()
+    assert (run["status"], run["error"]) == ("cancelled", "stopped: the server shut down")
+
+    params = StdioServerParameters(command=PASA_MCP, args=["serve"], env=server_env(world, tmp_path))
+    with anyio.fail_after(30):
+        async with Client(params) as client:
+            resume = {"question": question, "resume": started["search_id"], "wait_seconds": 25}
+            resumed = data(await client.call_tool("paper_search", resume))
+    assert resumed["status"] == "finished" and resumed["total"] > 0
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

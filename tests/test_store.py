@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import time
 import traceback
 from datetime import date
@@ -11,8 +12,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from pasa_mcp import __version__
 from pasa_mcp.papers import Paper, Reference, SectionMap
-from pasa_mcp.store import SCHEMA_VERSION, Store
+from pasa_mcp.store import SCHEMA_VERSION, Store, StoreError
 
 
 @pytest.fixture
@@ -184,3 +186,66 @@ def test_processes_opening_a_new_store_at_the_same_moment_all_succeed(tmp_path: 
         store = Store(tmp_path / f"new-{k}.sqlite3")
         assert store.schema_version == SCHEMA_VERSION
         store.close()
+
+
+# Faults: each is one clear line naming the file and what to do, and loses nothing stored before.
+
+
+def test_a_full_store_says_so_and_keeps_what_it_had(tmp_path: Path) -> None:
+    path = tmp_path / "full.sqlite3"
+    store = Store(path)
+    store.upsert_papers([Paper(title="Kept before the disk filled", arxiv_id="2101.00001")])
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count = {pages + 2}")  # SQLite's own size limit stands in for a full disk
+    big = [Paper(title=f"Paper number {i}", abstract="x" * 4000, arxiv_id=f"2101.{i:05d}") for i in range(2, 200)]
+    with pytest.raises(StoreError) as caught:
+        anyio.run(store.call, store.upsert_papers, big)
+    message = str(caught.value)
+    assert message.startswith(f"the store {path} is full") and "PASA_STORE_PATH" in message
+    assert "\n" not in message
+    assert store.count_papers() == 1 and store.get_paper("arxiv:2101.00001") is not None
+    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store.db.execute("PRAGMA max_page_count = 1000000")  # space again: the store works on
+    store.upsert_papers(big[:3])
+    assert store.count_papers() == 4
+    store.close()
+
+
+def test_a_store_that_turns_read_only_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "ro.sqlite3"
+    store = Store(path)
+    # What SQLite answers for a file it may not write (chmod does not stop root, which runs these tests).
+    store.db.execute("PRAGMA query_only = 1")
+    with pytest.raises(StoreError, match=rf"^the store {path} is read-only: make the file .* PASA_STORE_PATH"):
+        anyio.run(store.call, store.put_search, "arxiv", "q", None, 10, [], 60.0)
+    store.close()
+
+
+def test_a_damaged_store_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "bad.sqlite3"
+    path.write_bytes(b"this is not an sqlite database, just some text " * 100)
+    with pytest.raises(StoreError, match=rf"^the store {path} is not an SQLite database: move it aside"):
+        Store(path)
+    assert path.read_bytes().startswith(b"this is not")  # left as it was
+
+
+def test_a_directory_as_store_says_so(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=rf"^the store {tmp_path} is a directory, not a file: set PASA_STORE_PATH"):
+        Store(tmp_path)
+
+
+def test_a_store_from_a_newer_version_is_refused_at_open_naming_both_versions(tmp_path: Path) -> None:
+    path = tmp_path / "newer.sqlite3"
+    store = Store(path)
+    store.upsert_papers([Paper(title="Kept", arxiv_id="2101.00001")])
+    store.db.execute("INSERT INTO _migrations VALUES ('_m099_from_the_future', 0)")
+    store.close()
+    with pytest.raises(StoreError) as caught:
+        Store(path)
+    assert str(caught.value) == (
+        f"the store {path} has schema {SCHEMA_VERSION + 1} (written by a newer pasa-mcp: _m099_from_the_future); "
+        f"this pasa-mcp ({__version__}) reads schema {SCHEMA_VERSION} at most: upgrade pasa-mcp, "
+        "or set PASA_STORE_PATH to another file"
+    )
+    with sqlite3.connect(path) as conn:  # untouched
+        assert conn.execute("SELECT count(*) FROM papers").fetchone()[0] == 1

@@ -1,4 +1,4 @@
-"""The deep search as a job: start it, wait for it with progress, read it page by page, cancel it."""
+"""The deep search as a job: start (or resume) it, wait for it with progress, read it page by page, cancel it."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def report(snap: Snapshot, include: str, offset: int, limit: int) -> SearchRepor
         total=len(papers),
         next_offset=next_offset,
         failures=failures[:10] + ([f"... and {len(failures) - 10} more"] if len(failures) > 10 else []),
+        losses=result.losses if result else [],
         error=snap.error,
         seconds=result.seconds if result else None,
         resources=[uri, f"{uri}.md", f"{uri}.bib"],
@@ -90,10 +91,17 @@ async def paper_search(
     sources: Annotated[list[SOURCE] | None, Field(min_length=1)] = None,
     wait_seconds: Wait = DEFAULT_WAIT,
     limit: Annotated[int, Field(ge=1, le=200)] = 20,
+    resume: Annotated[str | None, Field(description="a stopped search_id to continue instead")] = None,
 ) -> SearchReport:
     """Deep search for a research question (minutes): the result, or `running` and a search_id."""
     state = shared(ctx)
     pasa = state.pasa
+    if resume is not None:  # a stopped search goes on under its id, with its own question and parameters
+        await state.jobs.resume(
+            resume,
+            lambda q, params, sources, on_event: pasa.deep_search_run(q, params, sources=sources, on_event=on_event),
+        )
+        return await wait_and_report(ctx, resume, wait_seconds, "selected", 0, limit)
     params = SearchParams.from_settings(
         pasa.settings,
         search_queries=search_queries,

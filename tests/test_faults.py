@@ -1,0 +1,129 @@
+"""The fault matrix: deep searches against the simulated scholarly web (tools/world) with every fault
+kind (5xx, time-outs, resets, cut-off bodies) on every service at once, and heavier on each service
+alone. Every search must end (no hang) with a status and its losses reported, and reach every
+reachable answer unless a reported loss explains the shortfall: no silent losses."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from pasa_mcp.agent import SearchParams
+from pasa_mcp.app import open_app
+from pasa_mcp.config import Settings
+from pasa_mcp.eval import EvalQuery, metrics
+from tests.test_e2e import SCALE, pick_question
+from tools.world import Faults, World
+from tools.world.config import SERVICES
+
+pytestmark = pytest.mark.anyio
+
+
+def spread(total: float) -> Faults:
+    """`total` probability of a fault per request, split evenly over the four kinds."""
+    return Faults(error=total / 4, timeout=total / 4, reset=total / 4, malformed=total / 4)
+
+
+MATRIX = {
+    "every kind at 10% on every service": {
+        name: Faults(error=0.1, timeout=0.1, reset=0.1, malformed=0.1) for name in SERVICES
+    },
+    **{f"30% on {name}": {name: spread(0.3)} for name in SERVICES},
+}
+
+
+@pytest.mark.parametrize("faults", MATRIX.values(), ids=MATRIX.keys())
+async def test_a_deep_search_degrades_under_faults(tmp_path: Path, faults: dict[str, Faults]) -> None:
+    async with World.start(seed=7, papers=2000, time_scale=SCALE, faults=faults) as world:
+        row, bound = pick_question(world)
+        # Time-outs hold a request until the client gives up: a short client time-out keeps the test short.
+        settings = Settings(
+            **world.settings(),
+            store_path=tmp_path / "store.sqlite3",
+            http_timeout=1.0,
+            model_timeout=1.0,
+            http_retries=3,
+        )
+        params = SearchParams.from_settings(settings, end_date=EvalQuery.model_validate(row).end_date)
+        with anyio.fail_after(240):
+            async with open_app(settings) as pasa:
+                result = await pasa.deep_search(row["question"], params)
+        counts = world.log.counts()
+    assert sum(c.get("faults", 0) for c in counts.values()) > 0, counts
+    assert all(c.get("exceeded", 0) == 0 for c in counts.values()), counts
+    assert result.status in ("finished", "partial", "failed")
+    # The status and the losses agree, and every failed step is listed.
+    failed_steps = sum(step.failed for step in result.steps.values())
+    assert (result.status == "finished") == (failed_steps == 0 and result.error is None)
+    assert len(result.losses) == sum(step.failed > 0 for step in result.steps.values())
+    assert len(result.failures) >= failed_steps
+    if result.status == "failed":  # only when nothing useful could be done, and then it says why
+        assert result.error and not result.selected
+        return
+    recall = metrics(result.tree, row["answer"])["crawler_recall"]
+    print(f"\n{result.outcome}; crawler recall {recall:.3f} of a reachable {bound:.3f} in {result.seconds:.1f} s")
+    assert recall <= bound + 1e-9
+    if recall < bound - 1e-9:
+        assert result.losses, "recall fell below the reachable bound with no loss reported"
+
+
+async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    with anyio.fail_after(120):
+        done = await anyio.run_process([sys.executable, "-m", "pasa_mcp", *args], env=env, check=False)
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+async def test_cli_exit_codes_tell_failed_partial_and_complete_apart_and_a_failed_search_resumes(
+    tmp_path: Path,
+) -> None:
+    """A crawler that never answers: exit 1, the JSON written, one line saying why; with healthy
+    services, `resume` finishes that search (exit 0). No full text anywhere: exit 3 and what was lost."""
+
+    def configure(world: World, store: str = "store.sqlite3") -> dict[str, str]:
+        config = tmp_path / "world.toml"
+        config.write_text(world.settings_toml() + "http_timeout = 1.0\nhttp_retries = 1\n")
+        return {**os.environ, "PASA_CONFIG": str(config), "PASA_STORE_PATH": str(tmp_path / store), "COLUMNS": "250"}
+
+    async with World.start(seed=7, papers=2000, time_scale=SCALE, faults={"crawler": Faults(error=1.0)}) as world:
+        row, bound = pick_question(world)
+        end = EvalQuery.model_validate(row).end_date.isoformat()
+        env = configure(world)
+        out = tmp_path / "failed.json"
+        code, stdout, stderr = await cli(env, "search", row["question"], "--end-date", end, "--json", str(out))
+    assert code == 1, stderr
+    failed = json.loads(out.read_text())
+    assert failed["status"] == "failed" and failed["error"].startswith("the crawler wrote no search query: crawler")
+    assert "search failed: the crawler wrote no search query" in " ".join(stderr.split())
+    search_id = re.search(r"deep search ([0-9a-f]{12})", stderr).group(1)
+
+    async with World.start(seed=7, papers=2000, time_scale=SCALE) as world:
+        env = configure(world)
+        out = tmp_path / "resumed.json"
+        code, stdout, stderr = await cli(env, "resume", search_id, "--json", str(out))
+        again, _, again_err = await cli(env, "resume", search_id)
+    assert code == 0, stderr
+    resumed = json.loads(out.read_text())
+    assert resumed["status"] == "finished" and resumed["losses"] == []
+    assert metrics(resumed["tree"], row["answer"])["crawler_recall"] == pytest.approx(bound)
+    assert again == 2 and f"deep search {search_id} is finished: only a stopped search" in again_err
+
+    no_full_text = {name: Faults(error=1.0) for name in ("arxiv_html", "ar5iv", "s2", "openalex")}
+    async with World.start(seed=7, papers=2000, time_scale=SCALE, faults=no_full_text) as world:
+        env = configure(world, "other.sqlite3")  # nothing cached
+        out = tmp_path / "partial.json"
+        code, stdout, stderr = await cli(env, "search", row["question"], "--end-date", end, "--json", str(out))
+    assert code == 3, stderr
+    partial = json.loads(out.read_text())
+    expansions = partial["steps"]["expand"]
+    assert partial["status"] == "partial" and expansions["failed"] == expansions["tried"] > 0
+    (loss,) = partial["losses"]
+    n = expansions["tried"]
+    assert re.match(rf"{n} of {n} expansions failed: (arXiv HTML|ar5iv|Semantic Scholar|OpenAlex) unavailable", loss)
+    assert partial["counts"]["selected"] > 0  # what the searches found is kept and scored
+    assert f"search partial: {n} of {n} expansions failed" in stderr
