@@ -35,7 +35,9 @@ def build_index(world: World, tmp_path: Path, *, pasa_db: bool) -> Path:
     return path
 
 
-async def run_search(world: World, tmp_path: Path, row: dict, index: Path, *extra: str) -> tuple[dict, str]:
+async def run_search(
+    world: World, tmp_path: Path, row: dict, index: Path, *extra: str, code: int = 0
+) -> tuple[dict, str]:
     config = tmp_path / "world.toml"
     config.write_text(world.settings_toml() + f'store_path = "{tmp_path / "store.sqlite3"}"\nindex_path = "{index}"\n')
     out = tmp_path / "result.json"
@@ -45,7 +47,7 @@ async def run_search(world: World, tmp_path: Path, row: dict, index: Path, *extr
     command = [sys.executable, "-m", "pasa_mcp", "search", row["question"], "--end-date", end, "--json", str(out)]
     with anyio.fail_after(180):
         done = await anyio.run_process([*command, *extra], env=env, check=False)
-    assert done.returncode == 0, done.stderr.decode()
+    assert done.returncode == code, done.stderr.decode()
     return json.loads(out.read_text()), done.stderr.decode()
 
 
@@ -65,10 +67,11 @@ async def test_offline_search_reports_what_it_cannot_do(tmp_path: Path) -> None:
     async with World.start(seed=7, papers=2000, time_scale=SCALE) as world:
         row, _ = pick_question(world)
         index = await anyio.to_thread.run_sync(lambda: build_index(world, tmp_path, pasa_db=False))
-        result, stderr = await run_search(world, tmp_path, row, index, "--offline")
+        result, stderr = await run_search(world, tmp_path, row, index, "--offline", code=3)  # 3: partial
         counts = world.log.counts()
     assert set(counts) == {"crawler", "selector"}, counts
     # Without the PaSa database no full text is stored: each expansion is reported, none silently dropped.
+    assert result["status"] == "partial" and result["steps"]["expand"]["failed"] > 0
     assert result["failures"] and all("offline mode" in f for f in result["failures"])
     assert "offline mode" in stderr
 
