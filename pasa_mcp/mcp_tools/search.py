@@ -91,7 +91,7 @@ async def paper_search(
     sources: Annotated[list[SOURCE] | None, Field(min_length=1)] = None,
     wait_seconds: Wait = DEFAULT_WAIT,
     limit: Annotated[int, Field(ge=1, le=200)] = 20,
-    resume: Annotated[str | None, Field(description="stopped search_id to continue")] = None,
+    resume: str | None = None,  # the search_id of a stopped search to continue (its question and parameters)
 ) -> SearchReport:
     """Deep search for a research question (minutes): the result, or `running` and a search_id."""
     state = shared(ctx)

@@ -92,7 +92,7 @@ class SearchReport(BaseModel):
     total: int = Field(description="papers in the whole list")
     next_offset: int | None = Field(description="offset of the next page, if any")
     failures: list[str] = Field(description="searches, full texts or lookups that failed (first 10)")
-    losses: list[str] = Field(default_factory=list, description="how much each step lost")
+    losses: list[str] = []  # how much each step lost: "3 of 44 expansions failed: ..."
     error: str | None = None
     seconds: float | None = None
     resources: list[str] = Field(description="the full result as JSON, Markdown and BibTeX")
