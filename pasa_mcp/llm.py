@@ -46,6 +46,7 @@ LOGPROB_FIELDS = ("logprobs", "top_logprobs")
 NEUTRAL_FIELDS = ("top_k", "min_p", "repetition_penalty", "repeat_penalty")
 NOT_RUNNING = ("ConnectError", "ConnectTimeout")  # nothing listening, or nothing there
 # A 5xx that names a bad request (llama-cpp-python answers its own validation errors with HTTP 500).
+CUT_MESSAGE = re.compile(r'"(?:message|error|detail)"\s*:\s*"((?:[^"\\]|\\.)*)')
 REQUEST_ERROR = re.compile(r"validation error|Input should be|Extra inputs|Field required|not supported", re.I)
 
 
@@ -576,7 +577,9 @@ def server_message(body: str) -> str:
     try:
         data = json.loads(body)
     except ValueError:
-        return body.strip()
+        # Net keeps the first 200 characters of an error body: read the message out of cut-off JSON too.
+        found = CUT_MESSAGE.search(body)
+        return " ".join(found.group(1).replace('\\"', '"').split()) if found else body.strip()
     if isinstance(data, dict):
         error = data.get("error", data.get("detail", data.get("message")))
         if isinstance(error, dict):

@@ -283,3 +283,17 @@ async def test_each_failure_says_what_is_wrong(answer: Answer, kind: type[ModelU
     assert words in message and "pasa-mcp doctor" in message
     if kind is not ModelNotRunning:
         assert "models serve" not in message  # never tell the user to start a model that answered
+
+
+@pytest.mark.anyio
+async def test_the_servers_message_is_read_out_of_a_long_error_body() -> None:
+    # llama-cpp-python's context-length error is longer than the 200 characters Net keeps of a body.
+    message = "This model's maximum context length is 2048 tokens, however you requested 5002 tokens " * 3
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": "messages", "code": None}}
+    server = Server({("POST", "/v1/chat/completions"): lambda r: httpx.Response(400, json=body)})
+    with pytest.raises(ModelRejected) as caught:
+        await client(server, role="crawler").chat([{"role": "user", "content": "x"}], GREEDY)
+    assert "rejected the request: HTTP 400: This model's maximum context length is 2048 tokens, however" in str(
+        caught.value
+    )
+    assert '{"error"' not in str(caught.value)
