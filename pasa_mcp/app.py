@@ -4,9 +4,11 @@ sources. The CLI, the MCP server and the evaluation all open one `Pasa` and call
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +31,7 @@ from .sources.google import GoogleSearch
 from .sources.local import LocalSearch
 from .sources.openalex import OpenAlex
 from .sources.semantic_scholar import SemanticScholar
-from .store import Store
+from .store import Store, index_fault
 
 __all__ = ["ModelUnavailable", "Pasa", "open_app"]
 
@@ -45,7 +47,7 @@ class Pasa:
         self.crawler: Crawler = CachedCrawler(self.crawler_model, store)
         self.selector = build_selector(settings, net)
         # The local paper index, when one was built (`pasa-mcp index`): asked before any network request.
-        self.index = LocalIndex(settings.index_path) if settings.index_path.exists() else None
+        self.index = _open_index(settings.index_path)
         self.arxiv = ArxivAPI(net, settings, local=self.index)
         self.semantic_scholar = SemanticScholar(net, settings)
         self.openalex = OpenAlex(net, settings)
@@ -140,6 +142,25 @@ class Pasa:
             "selector": asdict(self.selector.client.usage),
             "requests": self.net.request_counts(),
         }
+
+
+def _open_index(path: Path) -> LocalIndex | None:
+    """The local paper index when one was built; one that cannot be opened is a StoreError naming it."""
+    if not path.exists():
+        return None
+    try:
+        return LocalIndex(path)
+    except (sqlite3.Error, OSError) as exc:
+        raise index_fault(path, exc) from None
+
+
+def check_files(settings: Settings) -> None:
+    """Open and close the store and the local index: a file that cannot be used raises StoreError now
+    (before a server starts answering, when a client would see only its connection closing)."""
+    Store(settings.store_path).close()
+    index = _open_index(settings.index_path)
+    if index is not None:
+        index.close()
 
 
 @asynccontextmanager

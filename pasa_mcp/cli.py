@@ -6,7 +6,6 @@ import json
 import math
 import os
 import sys
-import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +21,7 @@ from rich.table import Column, Table
 
 from . import __version__
 from .agent import Event, RunResult, SearchParams
-from .config import Settings, config_path
+from .config import ConfigError, Settings, config_path, secret_fields, unknown_variables
 from .doctor import doctor
 from .errors import plain_errors
 from .index_cli import app as index_app
@@ -40,15 +39,19 @@ err = Console(stderr=True, soft_wrap=True)  # an error stays one line in logs an
 
 
 def _settings() -> Settings:
+    """The settings, or one line saying what is wrong with them (exit 2); unknown PASA_* variables are warned of."""
+    for warning in unknown_variables():
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     try:
         return Settings()
+    except ConfigError as exc:
+        err.print(f"[red]Invalid settings:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
     except ValidationError as exc:
-        problem = plain_errors(exc)
-    except SettingsError as exc:  # a list-valued environment variable that is not JSON
-        problem = f"{exc} (lists are JSON, e.g. PASA_CRAWLER_URLS='[\"http://host:8001/v1\"]')"
-    except tomllib.TOMLDecodeError as exc:
-        problem = f"the file is not valid TOML: {exc}"
-    err.print(f"[red]Invalid settings[/red] (env vars PASA_* or {config_path()}): {problem}", highlight=False)
+        problem = plain_errors(exc, quiet=secret_fields())
+    except SettingsError as exc:
+        problem = str(exc)
+    err.print(f"[red]Invalid settings[/red] (env vars PASA_* or {config_path()}): {escape(problem)}", highlight=False)
     raise typer.Exit(2)
 
 
@@ -408,9 +411,16 @@ def serve(
     ] = None,
 ) -> None:
     """Run the MCP server: stdio for desktop clients (the default), or streamable HTTP with --http."""
+    from .app import check_files
     from .server import serve_http, serve_stdio
+    from .store import StoreError
 
     settings = _settings()
+    try:
+        check_files(settings)
+    except StoreError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        raise typer.Exit(EXIT_FAILED) from None
     if not http:
         serve_stdio(settings)
         return

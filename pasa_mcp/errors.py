@@ -6,7 +6,7 @@ pydantic's own text names internal fields, spans several lines and links its doc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,17 +19,19 @@ _BOUNDS = {
 }
 
 
-def plain_errors(exc: ValidationError, names: Mapping[str, str] | None = None) -> str:
-    """Every problem of `exc` as `NAME must be ...`, joined by '; '. `names` maps field names to what the user typed."""
-    return "; ".join(_one(error, names or {}) for error in exc.errors(include_url=False))
+def plain_errors(exc: ValidationError, names: Mapping[str, str] | None = None, quiet: Collection[str] = ()) -> str:
+    """Every problem of `exc` as `NAME must be ...`, joined by '; '. `names` maps field names to what the
+    user typed; the values given for `quiet` fields (secrets) are never repeated."""
+    return "; ".join(_one(error, names or {}, quiet) for error in exc.errors(include_url=False))
 
 
-def _one(error: Any, names: Mapping[str, str]) -> str:
+def _one(error: Any, names: Mapping[str, str], quiet: Collection[str]) -> str:
     loc = [str(part) for part in error["loc"]]
     name = names.get(loc[0], loc[0]) if loc else "input"
     name += "".join(f"[{part}]" for part in loc[1:])
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
-    got = f", got {value!r}" if isinstance(value, str | int | float) and len(repr(value)) <= 60 else ""
+    shown = isinstance(value, str | int | float) and len(repr(value)) <= 60 and not (loc and loc[0] in quiet)
+    got = f", got {value!r}" if shown else ""
     if kind in _BOUNDS:
         key, words = _BOUNDS[kind]
         return f"{name} must be {words} {ctx[key]}{got}"
@@ -43,5 +45,7 @@ def _one(error: Any, names: Mapping[str, str]) -> str:
         return f"{name} is not known"
     if kind == "literal_error":
         return f"{name} must be one of {ctx['expected']}{got}"
+    if kind == "value_error":  # a validator's own words
+        return f"{name} {error['msg'].removeprefix('Value error, ')}{got}"
     message = error["msg"].replace("Input should be", "must be").replace(" after validation", "")
     return f"{name} {message}{got}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Annotated
 import anyio
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -29,12 +31,15 @@ def _settings() -> Settings:
 
 def _open(settings: Settings, *, create: bool = True):  # noqa: ANN202 (LocalIndex, imported lazily)
     from .index.db import LocalIndex
+    from .store import index_fault
 
     try:
         return LocalIndex(settings.index_path, create=create)
     except FileNotFoundError as exc:
         err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+    except (sqlite3.Error, OSError) as exc:
+        err.print(f"[red]{escape(str(index_fault(settings.index_path, exc)))}[/red]", highlight=False)
+    raise typer.Exit(1)
 
 
 def _date(text: str | None, option: str) -> date | None:

@@ -63,6 +63,14 @@ def store_fault(path: Path, exc: sqlite3.Error) -> StoreError | None:
     return StoreError(f"the store {path} {_FAULTS[code]} (SQLite: {exc})")
 
 
+def index_fault(path: Path, exc: Exception) -> StoreError:
+    """The StoreError for a local paper index that cannot be opened (a directory, damaged, unreadable)."""
+    why = getattr(exc, "strerror", None) or exc
+    return StoreError(
+        f"the local index {path} cannot be used ({why}): move it aside, or set PASA_INDEX_PATH to another file"
+    )
+
+
 _M001 = [
     "CREATE TABLE papers (key TEXT PRIMARY KEY, arxiv_id TEXT, doi TEXT, title_key TEXT NOT NULL,"
     " title TEXT NOT NULL, abstract TEXT NOT NULL, data TEXT NOT NULL, updated REAL NOT NULL)",

@@ -20,7 +20,9 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("PASA_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("PASA_CONFIG", str(tmp_path / "config.toml"))
+    config = tmp_path / "config.toml"
+    config.touch()  # PASA_CONFIG naming a missing file is an error
+    monkeypatch.setenv("PASA_CONFIG", str(config))
     monkeypatch.setenv("PASA_STORE_PATH", str(tmp_path / "store.sqlite3"))
     monkeypatch.setenv("PASA_INDEX_PATH", str(tmp_path / "index.sqlite3"))
 

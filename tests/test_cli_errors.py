@@ -27,15 +27,29 @@ def commands() -> set[str]:
 
 
 # (arguments, extra environment, words the one error line must contain). Files under FILES are made first.
-FILES = {"broken.toml": "search_queries = [\n", "odd.toml": "frobs = 3\nsearch_sources = ['bing']\n", "d.jsonl": "{}\n"}
+FILES = {
+    "broken.toml": "search_queries = [\n",
+    "odd.toml": "frobs = 3\nsearch_sources = ['bing']\n",
+    "latin1.toml": "crawler_model = 'caf\xe9'\n",
+    "secret.toml": "serper_api_key = 918273645\n",
+    "d.jsonl": "{}\n",
+}
 CASES = [
     (["frob"], {}, "No such command 'frob'"),
     (["--frob"], {}, "No such option: --frob"),
     (["config", "extra"], {}, "unexpected extra argument"),
-    (["config"], {"PASA_CONFIG": "{tmp}/broken.toml"}, "broken.toml): the file is not valid TOML"),
+    (["config"], {"PASA_CONFIG": "{tmp}/broken.toml"}, "broken.toml:1: not valid TOML: Invalid value"),
+    (["config"], {"PASA_CONFIG": "{tmp}/latin1.toml"}, "latin1.toml:1: not UTF-8 text (byte 0xe9)"),
+    (["config"], {"PASA_CONFIG": "{tmp}/missing.toml"}, "PASA_CONFIG names {tmp}/missing.toml, which does not exist"),
+    (["config"], {"PASA_CONFIG": "{tmp}"}, "PASA_CONFIG names {tmp}, which is a directory"),
+    (["config"], {"PASA_CONFIG": "{tmp}/secret.toml"}, "serper_api_key must be a valid string"),
     (["config"], {"PASA_CONFIG": "{tmp}/odd.toml"}, "search_sources[0] must be one of 'google', 'arxiv'"),
     (["config"], {"PASA_EXPAND_LAYERS": "many"}, "expand_layers must be a valid integer"),
-    (["config"], {"PASA_CRAWLER_URLS": "http://gpu:8001/v1"}, 'field "crawler_urls"'),
+    (["config"], {"PASA_CRAWLER_URLS": "[]"}, "crawler_urls must not be empty"),
+    (["config"], {"PASA_SELECTOR_URLS": '["http://gpu:8002/v1",'}, "selector_urls must be a JSON list, one value"),
+    (["search", "q"], {"PASA_CONFIG": "{tmp}/broken.toml"}, "broken.toml:1: not valid TOML"),
+    (["serve"], {"PASA_CONFIG": "{tmp}/broken.toml"}, "broken.toml:1: not valid TOML"),
+    (["serve"], {"PASA_CRAWLER_URLS": "[]"}, "crawler_urls must not be empty"),
     (["search"], {}, "Missing argument 'question'"),
     (["search", "q", "--layers", "9"], {}, "--layers must be at most 5, got 9"),
     (["search", "q", "--layers", "x"], {}, "Invalid value for '--layers'"),
@@ -62,7 +76,7 @@ CASES = [
     (["models", "frob"], {}, "No such command 'frob'"),
     (["models", "serve", "nonsense"], {}, "'nonsense' is not one of 'crawler', 'selector', 'both'"),
     (["models", "serve", "crawler", "--engine", "frob"], {}, "Invalid value for '--engine'"),
-    (["models", "smoke-test"], {"PASA_CONFIG": "{tmp}/broken.toml"}, "the file is not valid TOML"),
+    (["models", "smoke-test"], {"PASA_CONFIG": "{tmp}/broken.toml"}, "not valid TOML"),
     (["serve", "--port", "99999"], {}, "Invalid value for '--port'"),
     (["index", "search", "--before", "June", "x"], {}, "--before must be a date as YYYY-MM-DD"),
     (["index", "import-arxiv", "{tmp}/missing.jsonl"], {}, "no such file"),
@@ -80,7 +94,7 @@ def closed_port_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PASA_STORE_PATH", str(tmp_path / "store.sqlite3"))
     monkeypatch.delenv("PASA_CONFIG", raising=False)
     for name, text in FILES.items():
-        (tmp_path / name).write_text(text)
+        (tmp_path / name).write_text(text, encoding="latin-1")  # latin1.toml: not UTF-8
 
 
 @pytest.mark.parametrize(("args", "env", "expected"), CASES, ids=[" ".join(c[0]) + str(c[1]) for c in CASES])
@@ -94,7 +108,8 @@ def test_bad_input_is_one_line_naming_the_problem(args: list[str], env: dict, ex
     assert "Traceback" not in result.output and "pydantic.dev" not in result.output
     lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith(CLICK_LINES)]
     assert len(lines) == 1, result.output
-    assert expected.lower() in lines[0].lower(), lines[0]
+    assert expected.replace("{tmp}", str(tmp_path)).lower() in lines[0].lower(), lines[0]
+    assert "918273645" not in result.output  # a secret's value is never repeated
     assert "model unavailable" not in result.output  # refused before any work
 
 
@@ -156,3 +171,81 @@ async def test_a_refused_serper_key_is_said_once_naming_serper_api_key(tmp_path:
     assert "HTTP 403 (the API key was refused: check SERPER_API_KEY)" in warnings[0]
     (why,) = [line for line in stderr.splitlines() if line.startswith("search failed:")]
     assert "check SERPER_API_KEY" in why
+
+
+STORE_FAULTS = {
+    "a directory": (lambda tmp: tmp, "is a directory, not a file: set PASA_STORE_PATH"),
+    "not SQLite": (lambda tmp: _write(tmp / "junk.sqlite3", b"not a database " * 400), "is not an SQLite database"),
+    "no folder": (lambda tmp: _write(tmp / "file", b"") / "store.sqlite3", "cannot be created"),
+}
+INDEX_FAULTS = {
+    "a directory": (lambda tmp: tmp, "the local index {path} cannot be used"),
+    "not SQLite": (lambda tmp: _write(tmp / "junk.sqlite3", b"not a database " * 400), "cannot be used (file is not"),
+}
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("variable", "fault"),
+    [("PASA_STORE_PATH", f) for f in STORE_FAULTS] + [("PASA_INDEX_PATH", f) for f in INDEX_FAULTS],
+)
+@pytest.mark.parametrize("command", [["serve"], ["search", "q"], ["resume", "x"]])
+@pytest.mark.usefixtures("closed_port_models")
+def test_a_store_or_index_that_cannot_be_used_is_one_line(
+    command: list[str], variable: str, fault: str, tmp_path: Path
+) -> None:
+    make, expected = (STORE_FAULTS if variable == "PASA_STORE_PATH" else INDEX_FAULTS)[fault]
+    path = make(tmp_path)
+    result = runner.invoke(app, command, env={variable: str(path)})
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("deep search")]
+    assert len(lines) == 1, result.output
+    assert expected.format(path=path) in lines[0], lines[0]
+
+
+@pytest.mark.usefixtures("closed_port_models")
+def test_an_unknown_pasa_variable_is_a_warning_naming_the_nearest_setting() -> None:
+    result = runner.invoke(app, ["config"], env={"PASA_CRAWLER_URL": "http://gpu:8001/v1"})
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        "warning: PASA_CRAWLER_URL is not a pasa-mcp setting and is ignored (did you mean PASA_CRAWLER_URLS?)"
+    )
+    assert 'crawler_urls = ["http://127.0.0.1:9/v1"]' in result.output  # what the fixture set, not the typo
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PASA_CONFIG": "{tmp}/broken.toml"}, "Invalid settings: {tmp}/broken.toml:1: not valid TOML: Invalid value"),
+        (
+            {"PASA_STORE_PATH": "{tmp}"},
+            "the store {tmp} is a directory, not a file: set PASA_STORE_PATH to a file path",
+        ),
+    ],
+)
+@pytest.mark.usefixtures("closed_port_models")
+def test_serve_says_what_is_wrong_on_stderr_before_a_client_connects(env: dict, expected: str, tmp_path: Path) -> None:
+    """What an MCP client launching `pasa-mcp serve` shows in its log: one line, not a traceback."""
+    import subprocess
+
+    env = {**os.environ, **{k: v.replace("{tmp}", str(tmp_path)) for k, v in env.items()}}
+    initialize = (
+        '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
+        '"capabilities":{},"clientInfo":{"name":"t","version":"1"}}}\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pasa_mcp", "serve"],
+        input=initialize,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode in (1, 2), done.stderr
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [expected.replace("{tmp}", str(tmp_path))]
