@@ -226,7 +226,7 @@ async def test_the_resolver_asks_the_index_for_untitled_entries_by_their_whole_s
 
 def test_a_second_writer_is_refused_with_a_clear_error(snapshot: Path, tmp_path: Path) -> None:
     busy = LocalIndex(tmp_path / "index.sqlite3")  # the path conftest points PASA_INDEX_PATH at
-    busy._writer_now()  # an import running in another process holds the writer
+    busy._text_writer()  # an import running in another process holds the writer
     done = CliRunner().invoke(app, ["index", "import-arxiv", str(snapshot)])
     assert done.exit_code == 2 and "being written by another process" in done.output
     assert "Traceback" not in done.output

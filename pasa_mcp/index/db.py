@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -39,6 +40,8 @@ T = TypeVar("T")
 TITLE_BOOST = 2.0  # a title word counts twice an abstract word (as Google-like engines rank)
 TITLE_CANDIDATES = 10  # best title matches a cited title is checked against
 WRITER_HEAP = 256_000_000  # bytes tantivy buffers before writing a segment
+WRITER_THREADS = 1  # tantivy's indexing thread; the importer's own thread (parsing, SQLite) is the other core
+BULK_COMMIT = 250_000  # papers between text index commits in a bulk import
 RELOAD_EVERY = 1.0  # seconds between checks for segments committed by another process
 BUSY_TIMEOUT_MS = 60_000
 STOPWORDS = frozenset(
@@ -119,6 +122,8 @@ class LocalIndex:
         self.schema = _schema()
         self.text = tantivy.Index(self.schema, path=str(self.text_path), reuse=True)
         self._writer: tantivy.IndexWriter | None = None
+        self._fed_through = self._committed_through = 0  # last row id given to the writer / committed
+        self._unindexed: list[int] = []  # row ids whose documents the writer was told to delete
         self._reloaded = 0.0
         self._limiter = anyio.CapacityLimiter(1)
 
@@ -146,20 +151,28 @@ class LocalIndex:
 
     # Writing ---------------------------------------------------------------------------------
 
-    def add(self, records: Sequence[Record], state: dict[str, str | None] | None = None) -> tuple[int, int]:
+    def add(
+        self, records: Sequence[Record], state: dict[str, str | None] | None = None, *, bulk: bool = False
+    ) -> tuple[int, int]:
         """Insert new papers and replace changed ones, then index them: (added, updated).
 
         A record whose arXiv id is known replaces the row unless its datestamp is the same, so
         importing a file twice changes nothing. `state` (resumption points) commits with the rows.
+        With `bulk`, the text index is committed only every BULK_COMMIT papers (and by `finish()`):
+        searches see the new papers later, and a crash costs re-indexing them from the rows.
         """
+        writer = self._text_writer()  # first: it brings the text index level with rows from before
         with self.write():
-            added, updated = self._add_rows(records)
+            added, updated, docs, gone = self._add_rows(records)
             for key, value in (state or {}).items():
                 self._set_state(key, value)
-        self.sync()
+        self._feed(writer, docs, gone)
+        if not bulk or self._fed_through - self._committed_through >= BULK_COMMIT:
+            self.commit_text()
         return added, updated
 
-    def _add_rows(self, records: Sequence[Record]) -> tuple[int, int]:
+    def _add_rows(self, records: Sequence[Record]) -> tuple[int, int, list[tuple[Any, ...]], list[int]]:
+        """The rows of `records` written: (added, updated, the new rows' documents, row ids gone)."""
         known = self._known(records)
         changes: list[tuple[int | None, Record]] = []  # (old row id or None, record)
         for r in records:
@@ -167,25 +180,27 @@ class LocalIndex:
             if old is not None and old[1] == r.datestamp and r.datestamp is not None and r.sections is None:
                 continue  # unchanged
             changes.append((old[0] if old else None, r))
-        gone = [(old,) for old, _ in changes if old is not None]
+        gone = [old for old, _ in changes if old is not None]
         # A changed paper gets a new row (indexing it is then a plain append); its old row goes.
-        self.db.executemany("DELETE FROM papers WHERE id = ?", gone)
-        self.db.executemany("INSERT OR IGNORE INTO unindex VALUES (?)", gone)
+        self.db.executemany("DELETE FROM papers WHERE id = ?", [(i,) for i in gone])
+        self.db.executemany("INSERT OR IGNORE INTO unindex VALUES (?)", [(i,) for i in gone])
         first = self.db.execute("SELECT coalesce(max(id), 0) + 1 FROM papers").fetchone()[0]
         first = max(first, int(self._get_state("indexed_through") or 0) + 1)
+        rows = [(first + n, *_row(r)) for n, (_, r) in enumerate(changes)]
         self.db.executemany(
             "INSERT INTO papers (id, arxiv_id, doi, title_key, title, abstract, authors, categories, published,"
             " venue, datestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(first + n, *_row(r)) for n, (_, r) in enumerate(changes)],
+            rows,
         )
         for n, (old, r) in enumerate(changes):
             if r.sections is not None:
                 self.db.execute("INSERT OR REPLACE INTO sections VALUES (?, ?)", (first + n, json.dumps(r.sections)))
             elif old is not None:  # a metadata update keeps the paper's section map
                 self.db.execute("UPDATE sections SET paper_id = ? WHERE paper_id = ?", (first + n, old))
-        self.db.executemany("DELETE FROM sections WHERE paper_id = ?", gone)
-        return len(changes) - len(gone), len(gone)
-
+        self.db.executemany("DELETE FROM sections WHERE paper_id = ?", [(i,) for i in gone])
+        # (id, title, abstract, published, arxiv_id) as the text index takes them
+        docs = [(row[0], row[4], row[5], row[8], row[1]) for row in rows]
+        return len(changes) - len(gone), len(gone), docs, gone
     def _known(self, records: Sequence[Record]) -> dict[str, tuple[int, str | None]]:
         """Identity -> (row id, datestamp) of the records already here."""
         known: dict[str, tuple[int, str | None]] = {}
@@ -205,7 +220,8 @@ class LocalIndex:
 
     def delete(self, arxiv_ids: Iterable[str]) -> int:
         """Remove papers withdrawn at the source; returns how many were here."""
-        removed = 0
+        writer = self._text_writer()
+        gone = []
         with self.write():
             for arxiv_id in arxiv_ids:
                 row = self.db.execute("SELECT id FROM papers WHERE arxiv_id = ?", (arxiv_id,)).fetchone()
@@ -213,48 +229,90 @@ class LocalIndex:
                     self.db.execute("DELETE FROM papers WHERE id = ?", row)
                     self.db.execute("DELETE FROM sections WHERE paper_id = ?", row)
                     self.db.execute("INSERT OR IGNORE INTO unindex VALUES (?)", row)
-                    removed += 1
-        self.sync()
-        return removed
+                    gone.append(row[0])
+        self._feed(writer, [], gone)
+        self.commit_text()
+        return len(gone)
 
     def sync(self) -> None:
-        """Bring the text index level with the rows: drop documents of gone rows, add new rows, commit."""
+        """Bring the text index level with the rows and commit it (after an interrupted write)."""
+        self._text_writer()
+        self.commit_text()
+
+    def _text_writer(self) -> tantivy.IndexWriter:
+        """This process's text index writer, fed everything the rows hold that the index lacks.
+
+        Documents past `indexed_through` come from a commit whose rows were never marked (or from
+        rows a crash left unindexed): they are removed and the rows from there on added again; the
+        documents of rows in `unindex` (replaced or deleted) are removed.
+        """
+        if self._writer is not None:
+            return self._writer
+        try:
+            writer = self.text.writer(heap_size=WRITER_HEAP, num_threads=WRITER_THREADS)
+        except ValueError as exc:
+            busy = f"the local index at {self.path} is being written by another process ({exc})"
+            raise RuntimeError(busy) from None
         through = int(self._get_state("indexed_through") or 0)
-        gone = [row[0] for row in self.db.execute("SELECT id FROM unindex")]
-        last = self.db.execute("SELECT coalesce(max(id), 0) FROM papers").fetchone()[0]
-        if not gone and last <= through:
-            return
-        writer = self._writer_now()
-        # Documents past the mark come from a commit whose rows were never marked: redo them.
+        self._committed_through = self._fed_through = through
+        self._unindexed = []
         writer.delete_documents_by_query(
             tantivy.Query.range_query(self.schema, "rid", tantivy.FieldType.Integer, through + 1, None)
         )
-        for row_id in gone:
-            writer.delete_documents_by_term("rid", row_id)
+        self._writer = writer
+        gone = [row[0] for row in self.db.execute("SELECT id FROM unindex")]
         cursor = self.db.execute(
             "SELECT id, title, abstract, published, arxiv_id FROM papers WHERE id > ? ORDER BY id", (through,)
         )
-        add = writer.add_document
-        Document = tantivy.Document
-        for row_id, title, abstract, published, arxiv_id in cursor:
-            add(Document(rid=row_id, title=title, abstract=abstract, day=_day(published, arxiv_id)))
-        writer.commit()
-        with self.write():
-            self._set_state("indexed_through", str(max(last, through)))
-            self.db.executemany("DELETE FROM unindex WHERE id = ?", [(i,) for i in gone])
+        while docs := cursor.fetchmany(10_000):
+            self._feed(writer, docs, gone)
+            gone = []
+        self._feed(writer, [], gone)
+        return writer
 
-    def _writer_now(self) -> tantivy.IndexWriter:
-        if self._writer is None:
-            try:
-                self._writer = self.text.writer(heap_size=WRITER_HEAP, num_threads=2)
-            except ValueError as exc:
-                busy = f"the local index at {self.path} is being written by another process ({exc})"
-                raise RuntimeError(busy) from None
-        return self._writer
+    def _feed(self, writer: tantivy.IndexWriter, docs: Sequence[tuple[Any, ...]], gone: Sequence[int]) -> None:
+        """Give the writer the documents of new rows (id, title, abstract, published, arxiv_id) and the
+        deletions of gone rows. If this is interrupted, the writer is dropped with what it was fed since
+        its last commit, and the next write feeds it again from the rows."""
+        try:
+            for row_id in gone:
+                writer.delete_documents_by_term("rid", row_id)
+            add = writer.add_document
+            Document = tantivy.Document
+            for row_id, title, abstract, published, arxiv_id in docs:
+                add(Document(rid=row_id, title=title, abstract=abstract, day=_day(published, arxiv_id)))
+        except BaseException:
+            self._drop_writer()
+            raise
+        self._unindexed.extend(gone)
+        if docs:
+            self._fed_through = max(self._fed_through, docs[-1][0])
+
+    def _drop_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.rollback()
+            self._writer.wait_merging_threads()
+            self._writer = None
+
+    def commit_text(self) -> None:
+        """Commit what the writer was fed, then mark it in the rows' state."""
+        if self._writer is None or (self._fed_through == self._committed_through and not self._unindexed):
+            return
+        try:
+            self._writer.commit()
+        except BaseException:
+            self._drop_writer()
+            raise
+        with self.write():
+            self._set_state("indexed_through", str(self._fed_through))
+            self.db.executemany("DELETE FROM unindex WHERE id = ?", [(i,) for i in self._unindexed])
+        self._committed_through = self._fed_through
+        self._unindexed = []
 
     def finish(self) -> None:
-        """Wait for the text index's background merges and release the writer (end of an import)."""
+        """Commit the text index, wait for its background merges and release the writer (end of an import)."""
         if self._writer is not None:
+            self.commit_text()
             self._writer.wait_merging_threads()
             self._writer = None
 
@@ -404,15 +462,20 @@ def _rows_by_id(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, Sequenc
 
 def _day(published: str | None, arxiv_id: str | None) -> int:
     """Days since 1970 of the publication date; without one, the first of the month its arXiv id names."""
-    try:
-        if published:
-            return date.fromisoformat(published).toordinal() - _EPOCH
-    except ValueError:
-        pass
+    if published and (day := _date_day(published)) is not None:
+        return day
     if arxiv_id and (m := _ID_MONTH.search(arxiv_id)):
         yy, mm = int(m.group(1)), int(m.group(2))
         return date(1900 + yy if yy >= 91 else 2000 + yy, mm, 1).toordinal() - _EPOCH
     return 0
+
+
+@lru_cache(maxsize=65_536)  # papers share their dates: an import parses each once
+def _date_day(text: str) -> int | None:
+    try:
+        return date.fromisoformat(text).toordinal() - _EPOCH
+    except ValueError:
+        return None
 
 
 def _identity(r: Record) -> str:

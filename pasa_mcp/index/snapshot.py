@@ -11,6 +11,8 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import msgspec
+
 from ..papers import normalize_arxiv_id
 from .db import LocalIndex, Record
 
@@ -43,31 +45,51 @@ def _created(text: str) -> str | None:
         return None
 
 
-def record(data: dict) -> Record:
+class _Version(msgspec.Struct):
+    created: str = ""
+
+
+class Line(msgspec.Struct, rename={"journal_ref": "journal-ref"}):
+    """The fields of a snapshot line the index keeps (the others are skipped while decoding)."""
+
+    id: str = ""
+    title: str | None = None
+    abstract: str | None = None
+    authors: str | None = None
+    authors_parsed: list[list[str]] | None = None
+    categories: str | None = None
+    doi: str | None = None
+    journal_ref: str | None = None
+    versions: list[_Version] | None = None
+    update_date: str | None = None
+
+
+_decode = msgspec.json.Decoder(Line).decode
+
+
+def record(line: Line) -> Record:
     """One snapshot line as an index record; raises ValueError naming what is missing."""
-    arxiv_id = normalize_arxiv_id(str(data.get("id") or ""))
+    arxiv_id = normalize_arxiv_id(line.id)
     if arxiv_id is None:
-        raise ValueError(f"no valid arXiv id in field 'id': {data.get('id')!r}")
-    title = " ".join(str(data.get("title") or "").split())
+        raise ValueError(f"no valid arXiv id in field 'id': {line.id!r}")
+    title = " ".join(line.title.split()) if line.title else ""
     if not title:
         raise ValueError(f"{arxiv_id}: no title")
-    parsed = data.get("authors_parsed")
-    if isinstance(parsed, list) and parsed:
-        authors = [" ".join(p for p in (a[1] if len(a) > 1 else "", a[0]) if p) for a in parsed if a]
+    if line.authors_parsed:
+        authors = [" ".join(p for p in (a[1] if len(a) > 1 else "", a[0]) if p) for a in line.authors_parsed if a]
     else:
-        authors = [a.strip() for a in str(data.get("authors") or "").replace(" and ", ", ").split(",") if a.strip()]
-    versions = data.get("versions") or []
-    published = _created(versions[0].get("created", "")) if versions and isinstance(versions[0], dict) else None
+        authors = [a.strip() for a in (line.authors or "").replace(" and ", ", ").split(",") if a.strip()]
+    published = _created(line.versions[0].created) if line.versions else None
     return Record(
         title=title,
-        abstract=" ".join(str(data.get("abstract") or "").split()),
+        abstract=" ".join(line.abstract.split()) if line.abstract else "",
         arxiv_id=arxiv_id,
-        doi=(str(data["doi"]).split()[0] if data.get("doi") else None),
+        doi=line.doi.split()[0] if line.doi and line.doi.strip() else None,
         authors=authors,
-        categories=str(data.get("categories") or "").split(),
-        published=published or data.get("update_date"),
-        venue=" ".join(str(data.get("journal-ref") or "").split()) or None,
-        datestamp=data.get("update_date"),
+        categories=line.categories.split() if line.categories else [],
+        published=published or line.update_date,
+        venue=" ".join(line.journal_ref.split()) if line.journal_ref else None,
+        datestamp=line.update_date,
     )
 
 
@@ -95,7 +117,7 @@ def import_snapshot(
 
         def commit() -> None:
             state = {"offset": offset, "size": stat.st_size, "mtime": stat.st_mtime}
-            added, updated = index.add(batch, {key: json.dumps(state)})
+            added, updated = index.add(batch, {key: json.dumps(state)}, bulk=True)
             counts["added"] += added
             counts["updated"] += updated
             counts["skipped"] += len(batch) - added - updated
@@ -109,11 +131,8 @@ def import_snapshot(
                 continue
             counts["read"] += 1
             try:
-                data = json.loads(line)
-                if not isinstance(data, dict):
-                    raise ValueError("not a JSON object")
-                rec = record(data)
-            except ValueError as exc:
+                rec = record(_decode(line))
+            except (ValueError, msgspec.DecodeError) as exc:
                 counts["bad"] += 1
                 if len(bad_lines) < 5:
                     bad_lines.append(str(exc)[:200])
