@@ -4,6 +4,9 @@ OAI-PMH harvest against tools/world (a simulation) over real sockets."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -79,6 +82,80 @@ def test_an_interrupted_import_resumes_where_it_stopped(snapshot: Path, tmp_path
     assert index.count() == 200
     rest = import_snapshot(index, snapshot)
     assert rest["added"] == index.count() - 200 and rest["read"] == rest["added"]
+    index.close()
+
+
+def _documents(index: LocalIndex) -> int:
+    """Live documents in the committed text index."""
+    index.text.reload()
+    return index.text.searcher().num_docs
+
+
+# A bulk import killed (SIGKILL, in its own process) after 3 batches of 100: with the text index
+# committed every 150 papers, the kill finds 300 rows, 200 of them indexed and marked; killed inside
+# the first text commit's marking, it finds 200 documents committed but none marked.
+KILL = """
+import os, signal, sys
+from pathlib import Path
+from pasa_mcp.index import db, snapshot
+snapshot.BATCH, db.BULK_COMMIT = 100, 150
+index = db.LocalIndex(Path(sys.argv[1]))
+calls = []
+def progress(done, total):
+    calls.append(done)
+    if len(calls) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+if sys.argv[3] == "marking":
+    mark = db.LocalIndex._set_state
+    def die_marking(self, key, value):
+        if key == "indexed_through":
+            os.kill(os.getpid(), signal.SIGKILL)
+        mark(self, key, value)
+    db.LocalIndex._set_state = die_marking
+snapshot.import_snapshot(index, Path(sys.argv[2]), on_progress=progress)
+"""
+
+
+@pytest.mark.parametrize(("moment", "rows", "documents"), [("after rows", 300, 200), ("marking", 200, 200)])
+def test_a_killed_bulk_import_resumes_with_every_paper_indexed_once(
+    corpus: Corpus, snapshot: Path, tmp_path: Path, moment: str, rows: int, documents: int
+) -> None:
+    path = tmp_path / "index.sqlite3"
+    killed = subprocess.run([sys.executable, "-c", KILL, str(path), str(snapshot), moment], cwd=Path(__file__).parents[1])
+    assert killed.returncode == -signal.SIGKILL
+    index = LocalIndex(path)
+    assert (index.count(), _documents(index)) == (rows, documents)
+    rest = import_snapshot(index, snapshot)
+    papers = arxiv_papers(corpus)
+    assert rest["added"] == len(papers) - rows and index.count() == _documents(index) == len(papers)
+    first = papers[0]  # in the first batch: indexed again after the kill, found once
+    assert [p.arxiv_id for p in index.search(first.title, limit=3)].count(first.arxiv_id) == 1
+    index.close()
+
+
+def test_an_import_that_fails_while_indexing_indexes_everything_when_run_again(
+    corpus: Corpus, snapshot: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from pasa_mcp.index import db, snapshot as module
+
+    monkeypatch.setattr(module, "BATCH", 100)
+    day, calls = db._day, []
+
+    def fail_once(published: str | None, arxiv_id: str | None) -> int:
+        calls.append(arxiv_id)
+        if len(calls) == 150:  # in the second batch: its rows are written, half its documents fed
+            raise OSError("disk full")
+        return day(published, arxiv_id)
+
+    monkeypatch.setattr(db, "_day", fail_once)
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    with pytest.raises(OSError, match="disk full"):
+        import_snapshot(index, snapshot)
+    assert index.count() == 200 and _documents(index) == 0
+    import_snapshot(index, snapshot)
+    papers = arxiv_papers(corpus)
+    assert index.count() == _documents(index) == len(papers)
+    assert index.search(papers[120].title, limit=1)[0].arxiv_id == papers[120].arxiv_id
     index.close()
 
 
