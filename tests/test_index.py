@@ -121,7 +121,9 @@ def test_a_killed_bulk_import_resumes_with_every_paper_indexed_once(
     corpus: Corpus, snapshot: Path, tmp_path: Path, moment: str, rows: int, documents: int
 ) -> None:
     path = tmp_path / "index.sqlite3"
-    killed = subprocess.run([sys.executable, "-c", KILL, str(path), str(snapshot), moment], cwd=Path(__file__).parents[1])
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL, str(path), str(snapshot), moment], cwd=Path(__file__).parents[1]
+    )
     assert killed.returncode == -signal.SIGKILL
     index = LocalIndex(path)
     assert (index.count(), _documents(index)) == (rows, documents)
@@ -136,7 +138,8 @@ def test_a_killed_bulk_import_resumes_with_every_paper_indexed_once(
 def test_an_import_that_fails_while_indexing_indexes_everything_when_run_again(
     corpus: Corpus, snapshot: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    from pasa_mcp.index import db, snapshot as module
+    from pasa_mcp.index import db
+    from pasa_mcp.index import snapshot as module
 
     monkeypatch.setattr(module, "BATCH", 100)
     day, calls = db._day, []

@@ -7,8 +7,11 @@ index ...`, and only read by searches. Two parts:
 - `index.sqlite3.tantivy/`: a tantivy full-text index over titles and abstracts (BM25, English
   stemming; the title is its own field, so cited titles are matched without the abstracts' long
   posting lists). It is derived: documents carry the paper's row id, `state.indexed_through` says
-  up to which row it is committed, and `sync()` brings it level after an interruption (rows a crash
-  left unindexed are added, documents a crash left without a row are removed or skipped).
+  up to which row it is committed, and the first write of a process brings it level after an
+  interruption (rows a crash left unindexed are added, documents a crash left without a row are
+  removed or skipped). New rows' documents go to the writer as the rows are inserted; a bulk import
+  commits the text index only every BULK_COMMIT papers, so its tokenising runs in tantivy's thread
+  while this one decodes and inserts the next batches.
 
 Tantivy was chosen over SQLite FTS5 by measurement (README, "The local index"): on the same corpus its
 OR queries are top-k with block-max WAND (FTS5 ranks every match: seconds for common words), and its
@@ -25,8 +28,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -201,6 +204,7 @@ class LocalIndex:
         # (id, title, abstract, published, arxiv_id) as the text index takes them
         docs = [(row[0], row[4], row[5], row[8], row[1]) for row in rows]
         return len(changes) - len(gone), len(gone), docs, gone
+
     def _known(self, records: Sequence[Record]) -> dict[str, tuple[int, str | None]]:
         """Identity -> (row id, datestamp) of the records already here."""
         known: dict[str, tuple[int, str | None]] = {}

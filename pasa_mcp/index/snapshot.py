@@ -3,6 +3,8 @@
 Streaming, in transactions of BATCH papers, each committed with the byte offset it reached: an
 interrupted import resumes there, and a finished one is not read again unless the file changed.
 Importing twice changes nothing (the index skips records whose `update_date` it already has).
+Lines are decoded by msgspec into `Line` (only the fields kept, typed): a line whose fields have
+other types is counted bad and reported, like one that is not JSON.
 """
 
 from __future__ import annotations
