@@ -32,6 +32,7 @@ from .llm import ModelError
 from .net import SourceRejected, SourceUnavailable
 from .papers import Paper, Reference, SectionMap
 from .resolve import SEARCHES, Layer, Member
+from .scrub import scrub
 from .selector import score_cached
 from .sources import SearchSource, cached_search
 from .store import Store, StoreError
@@ -473,6 +474,7 @@ class DeepSearch:
         await self._emit("scored", f"{len(nodes)} scored", {"papers": [n.paper.key for n in nodes]})
 
     async def _failure(self, step: Step, target: str, message: str, reason: str) -> None:
+        message, reason = scrub(message), scrub(reason)
         self._lost[step].setdefault(target, reason)
         self.failures.append(message)
         await self._emit("failure", message, {"error": reason, "step": step, "target": target})

@@ -27,6 +27,7 @@ from .errors import plain_errors
 from .index_cli import app as index_app
 from .jobs import OnEvent, UnknownSearch
 from .models_cli import app as models_app
+from .scrub import scrub
 
 app = typer.Typer(
     help="PaSa deep paper search: an LLM crawler and selector over arXiv and friends, as an MCP server and CLI.",
@@ -160,7 +161,7 @@ def _finish_search(run: tuple[RunResult, dict[str, int]], show_all: bool, json_o
     result, errors = run
     _print_result(result, show_all, errors)
     if json_out:
-        json_out.write_text(result.model_dump_json(indent=2), encoding="utf-8")
+        json_out.write_text(scrub(result.model_dump_json(indent=2)), encoding="utf-8")
         out.print(f"result and tree written to {json_out}")
     raise typer.Exit(_exit_code(result))
 
@@ -252,7 +253,8 @@ async def _run_search(
                 error = event.data.get("error", event.message)
                 errors[error] = errors.get(error, 0) + 1
                 if errors[error] == 1:
-                    progress.console.print(f"[yellow]warning:[/yellow] {escape(event.message)}", highlight=False)
+                    warning = escape(scrub(event.message))
+                    progress.console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
         def both(job_event: OnEvent) -> OnEvent:
             async def forward(event: Event) -> None:
@@ -290,7 +292,7 @@ async def _run_search(
         except StoreError as exc:
             refused = (EXIT_FAILED, exc)
     if refused is not None:
-        err.print(f"[red]{escape(str(refused[1]))}[/red]", highlight=False, soft_wrap=True)
+        err.print(f"[red]{escape(scrub(str(refused[1])))}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(refused[0])
     assert snap.result is not None
     return snap.result, errors
@@ -308,7 +310,7 @@ def _print_result(result: RunResult, show_all: bool, errors: dict[str, int]) -> 
     out.print(table)
     for failure in dict.fromkeys(result.failures):  # those that came without an event (budgets, the store)
         if not any(failure.endswith(error) for error in errors):
-            err.print(f"[yellow]warning:[/yellow] {escape(failure)}", highlight=False)
+            err.print(f"[yellow]warning:[/yellow] {escape(scrub(failure))}", highlight=False)
     for error, times in errors.items():
         if times > 1:
             more = f"{times - 1} more failed the same way ({escape(error[:50])}…)"
@@ -317,7 +319,7 @@ def _print_result(result: RunResult, show_all: bool, errors: dict[str, int]) -> 
     err.print(f"{c.queries} queries, {c.searches} searches, {c.expanded} expansions in {result.seconds:.1f} s")
     if result.status == "failed" or result.losses:  # the last line: why it failed, or what it lost
         colour = "red" if result.status == "failed" else "yellow"
-        err.print(f"[{colour}]search {escape(result.outcome)}[/{colour}]", highlight=False, soft_wrap=True)
+        err.print(f"[{colour}]search {escape(scrub(result.outcome))}[/{colour}]", highlight=False, soft_wrap=True)
 
 
 app.command()(doctor)

@@ -29,6 +29,7 @@ from anyio.abc import TaskGroup
 from pydantic import BaseModel
 
 from .agent import Counts, DeepSearch, Event, RunResult, SearchParams
+from .scrub import scrub
 from .store import Store, StoreError
 
 __all__ = ["RESUMABLE", "Jobs", "JobsBusy", "Snapshot", "UnknownSearch", "open_jobs"]
@@ -232,7 +233,7 @@ class Jobs:
                         if status == "failed":
                             error = result.error
                     except Exception as exc:  # a background job must never take the server down
-                        status, error = "failed", str(exc) or type(exc).__name__
+                        status, error = "failed", scrub(str(exc)) or type(exc).__name__
                         log.warning("deep search %s failed: %s", job.id, error)
                     finally:
                         helpers.cancel_scope.cancel()

@@ -33,6 +33,8 @@ from . import engines
 from .config import Settings
 from .engines import Engine
 from .net import Net, SourceRejected, SourceUnavailable
+from .scrub import add as add_secret
+from .scrub import scrub
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -196,6 +198,7 @@ class ModelClient:
         self.sampling_mode: SamplingMode = sampling
         self.usage = Usage()
         self._key = api_key.get_secret_value() if api_key else ""
+        add_secret(self._key)
         self._timeout = httpx.Timeout(timeout, connect=min(10.0, timeout))
         self._servers: list[_Server] = []
         for url in urls:
@@ -455,9 +458,9 @@ class ModelClient:
                 message = server_message(exc.detail)
                 if exc.last.startswith("HTTP 5") and REQUEST_ERROR.search(message):
                     status = int(exc.last[5:8])
-                    raise ModelRejected(self.role, safe_url(server.url), status, self._scrub(message)) from None
+                    raise ModelRejected(self.role, safe_url(server.url), status, scrub(message)) from None
                 retries = f" after {exc.attempts - 1} retries" if exc.attempts > 1 else ""
-                said = f": {self._scrub(message)}" if message else ""
+                said = f": {scrub(message)}" if message else ""
                 failures.append((safe_url(server.url), f"{exc.last}{said}{retries}"))
                 down.append(exc.last in NOT_RUNNING)
                 log.warning("%s model at %s unavailable: %s", self.role, safe_url(server.url), exc.last)
@@ -476,10 +479,7 @@ class ModelClient:
         elif exc.status == 404:
             hint = f" (is model '{self.model}' served there? Check PASA_{self.role.upper()}_MODEL and GET /v1/models)"
         message = server_message(exc.detail) or "(no message)"
-        return ModelRejected(self.role, safe_url(server.url), exc.status, self._scrub(message), hint)
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "****") if self._key else text
+        return ModelRejected(self.role, safe_url(server.url), exc.status, scrub(message), hint)
 
     def _count(self, prompt_tokens: Any, completion_tokens: Any) -> None:
         self.usage.calls += 1

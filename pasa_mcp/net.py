@@ -20,6 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from . import __version__
 from .config import Settings
+from .scrub import remember, scrub
 
 USER_AGENT = f"pasa-mcp/{__version__} (+https://github.com/pasa-mcp/pasa-mcp)"
 MAX_REDIRECTS = 5
@@ -27,20 +28,22 @@ MAX_RETRY_AFTER = 120.0  # seconds: a longer demand fails the request instead of
 
 
 class SourceUnavailable(Exception):
-    """A host failed every attempt; the message names it and the last failure, never a secret."""
+    """A host failed every attempt; the message names it and the last failure, never a secret (the
+    error answers' text is scrubbed: a remote may echo a key back)."""
 
     def __init__(self, host: str, attempts: int, last: str, detail: str = "") -> None:
-        self.host, self.attempts, self.last = host, attempts, last
-        self.detail = detail  # the last error answer's body (shortened), for callers that read servers' messages
-        super().__init__(f"{host} unavailable: {attempts - 1} retries, last {last}")
+        self.host, self.attempts, self.last = host, attempts, scrub(last)
+        # The last error answer's body (shortened), for callers that read servers' messages.
+        self.detail = scrub(detail)
+        super().__init__(f"{host} unavailable: {attempts - 1} retries, last {self.last}")
 
 
 class SourceRejected(Exception):
     """A host answered a request with a client error (4xx other than 429): retrying would not help."""
 
     def __init__(self, host: str, status: int, detail: str) -> None:
-        self.host, self.status, self.detail = host, status, detail
-        super().__init__(f"{host} rejected the request: HTTP {status} {detail}".strip())
+        self.host, self.status, self.detail = host, status, scrub(detail)
+        super().__init__(f"{host} rejected the request: HTTP {status} {self.detail}".strip())
 
 
 class Offline(SourceUnavailable):
@@ -121,9 +124,9 @@ class Host:
                         self.name, 1, f"HTTP {response.status_code} with Retry-After {retry_after:.0f} s"
                     )
                 self.pause(retry_after)
-            raise _Retryable(f"HTTP {response.status_code}", retry_after, _short(response.text))
+            raise _Retryable(f"HTTP {response.status_code}", retry_after, _short(scrub(response.text)))
         if response.status_code >= 400:
-            raise SourceRejected(self.name, response.status_code, _short(response.text))
+            raise SourceRejected(self.name, response.status_code, _short(scrub(response.text)))
         return response
 
     def _wait(self, state: Any) -> float:
@@ -172,7 +175,7 @@ class Host:
                     try:
                         return response, parse(response)
                     except ValueError as exc:
-                        raise _Retryable(f"malformed answer ({_short(str(exc), 80)})") from exc
+                        raise _Retryable(f"malformed answer ({_short(scrub(str(exc)), 80)})") from exc
         except _Retryable as exc:
             raise SourceUnavailable(self.name, attempts, exc.last, exc.detail) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -198,6 +201,7 @@ class Net:
     """The HTTP client and the `Host` of every remote service, one of each per process."""
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        remember(settings)  # every key this process sends is masked in whatever text leaves it
         self.client = make_client(settings.http_timeout, transport)
         self.retries = settings.http_retries
         self.offline = settings.offline  # then only the model endpoints ("model:..." hosts) are asked

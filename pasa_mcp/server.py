@@ -30,6 +30,7 @@ from .mcp_tools.resources import paper_json, pasa_loop, search_bibtex, search_js
 from .mcp_tools.schemas import compact_tool
 from .mcp_tools.search import list_searches, paper_search, paper_search_cancel, paper_search_status
 from .mcp_tools.steps import expand_citations, find_papers, generate_queries, get_paper, score_paper
+from .scrub import remember, scrub
 
 __all__ = ["AppState", "build_server", "serve_http", "serve_stdio"]
 
@@ -84,7 +85,7 @@ TOOLS: list[tuple[Callable[..., Any], str, ToolAnnotations]] = [
 
 class _Server(MCPServer[AppState]):
     """MCPServer whose argument errors say, in plain words on one line, which argument and its bound,
-    and whose tool schemas are published compact (see mcp_tools.schemas)."""
+    whose errors never carry a secret, and whose tool schemas are published compact (see mcp_tools.schemas)."""
 
     async def list_tools(self) -> list[MCPTool]:
         return [compact_tool(tool) for tool in await super().list_tools()]
@@ -93,9 +94,9 @@ class _Server(MCPServer[AppState]):
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
-            if not isinstance(exc.__cause__, ValidationError):
-                raise
-            raise ToolError(f"invalid arguments for {name}: {plain_errors(exc.__cause__)}") from exc.__cause__
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(f"invalid arguments for {name}: {plain_errors(exc.__cause__)}") from exc.__cause__
+            raise ToolError(scrub(str(exc))) from None
 
 
 def build_server(
@@ -106,6 +107,7 @@ def build_server(
 ) -> MCPServer[AppState]:
     """The pasa MCP server. `pasa` hands in parts the caller opened (tests); `token` requires bearer auth."""
     settings = settings or (pasa.settings if pasa else Settings())
+    remember(settings)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:

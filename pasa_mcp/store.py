@@ -31,6 +31,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from . import __version__
 from .papers import Paper, SectionMap, title_key
+from .scrub import scrub
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -61,6 +62,11 @@ def store_fault(path: Path, exc: sqlite3.Error) -> StoreError | None:
     if code not in _FAULTS:
         return None
     return StoreError(f"the store {path} {_FAULTS[code]} (SQLite: {exc})")
+
+
+def _json(data: Any) -> str:
+    """A run's data as stored: JSON with every known secret masked (a remote may echo a key into an error)."""
+    return scrub(json.dumps(data, default=str))
 
 
 def index_fault(path: Path, exc: Exception) -> StoreError:
@@ -422,7 +428,7 @@ class Store:
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, 'running', ?, ?, NULL, NULL)",
-                (run_id, query, json.dumps(params, default=str), now, now),
+                (run_id, scrub(query), _json(params), now, now),
             )
         return run_id
 
@@ -434,7 +440,7 @@ class Store:
             ).fetchone()
             conn.execute(
                 "INSERT INTO run_events VALUES (?, ?, ?, ?, ?)",
-                (run_id, seq, kind, json.dumps(data, default=str), time.time()),
+                (run_id, seq, kind, _json(data), time.time()),
             )
             conn.execute("UPDATE runs SET updated = ? WHERE id = ?", (time.time(), run_id))
         return seq
@@ -445,7 +451,7 @@ class Store:
         with self._write() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, result = ?, error = ?, updated = ? WHERE id = ?",
-                (status, json.dumps(result, default=str) if result is not None else None, error, time.time(), run_id),
+                (status, _json(result) if result is not None else None, error and scrub(error), time.time(), run_id),
             )
 
     def restart_run(self, run_id: str, stale_before: float) -> bool:
@@ -465,7 +471,8 @@ class Store:
             raise ValueError(f"unknown run status {status!r}")
         with self._write() as conn:
             conn.execute(
-                "UPDATE runs SET status = ?, error = ?, updated = ? WHERE id = ?", (status, error, time.time(), run_id)
+                "UPDATE runs SET status = ?, error = ?, updated = ? WHERE id = ?",
+                (status, error and scrub(error), time.time(), run_id),
             )
 
     def save_partial(self, run_id: str, result: dict[str, Any]) -> None:
@@ -473,7 +480,7 @@ class Store:
         with self._write() as conn:
             conn.execute(
                 "UPDATE runs SET result = ?, updated = ? WHERE id = ?",
-                (json.dumps(result, default=str), time.time(), run_id),
+                (_json(result), time.time(), run_id),
             )
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:

@@ -12,7 +12,10 @@ FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads the developer's config, keys or store."""
+    """No test reads the developer's config, keys or store, nor masks another test's secrets."""
+    from pasa_mcp import scrub
+
+    scrub.forget()
     for name in ("SERPER_API_KEY", "S2_API_KEY", "OPENALEX_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     import os

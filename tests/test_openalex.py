@@ -275,7 +275,7 @@ async def test_an_error_never_shows_the_api_key_even_when_the_server_echoes_the_
     assert KEY in str(sent[0].url)  # the key did go out, as a query parameter
     message = str(caught.value)
     assert message.startswith("OpenAlex rejected the request: HTTP 403")
-    assert KEY not in message and "api_key *** is not valid" in message
+    assert KEY not in message and "api_key **** is not valid" in message
 
 
 async def test_429_with_retry_after_is_waited_out_then_answered() -> None:

@@ -1,8 +1,8 @@
 """OpenAlex works: search with a date bound, title match, batch lookup and reference lists.
 
 Every request goes through `Net` as host "openalex". OpenAlex takes its API key as the `api_key`
-query parameter, so a URL here is a secret: this module never puts one in an error, and scrubs
-the key from any error text a server might echo back.
+query parameter, so a URL here is a secret: this module never puts one in an error, and `Net`
+scrubs the key (raw or percent-encoded) from any error text a server echoes back.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from ..config import Settings
-from ..net import Net, SourceRejected, SourceUnavailable
+from ..net import Net, SourceRejected
 from ..papers import Paper, Reference, normalize_arxiv_id, normalize_doi
 from ..resolve import best_match
 
@@ -131,14 +131,9 @@ class OpenAlex:
             self._auth["mailto"] = settings.openalex_mailto
 
     async def _get(self, path: str, params: dict[str, Any]) -> Any:
-        try:
-            return await self._net.request(
-                NAME, "GET", self._base + path, params={**params, **self._auth}, parse=lambda r: r.json()
-            )
-        except (SourceRejected, SourceUnavailable) as exc:
-            if self._key and self._key in str(exc):
-                exc.args = (str(exc).replace(self._key, "***"),)
-            raise
+        return await self._net.request(
+            NAME, "GET", self._base + path, params={**params, **self._auth}, parse=lambda r: r.json()
+        )
 
     async def _works(self, **params: Any) -> list[dict[str, Any]]:
         body = await self._get("/works", {**params, "select": SELECT})
