@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import httpx
 import pytest
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
@@ -355,12 +356,12 @@ async def test_vllm_endpoints_answer_like_vllm(world: World, client) -> None:
     assert set(top) == {"False", "True"} and top["True"] < top["False"]
 
     timings = []
-    for _ in range(5):  # small answers must not stall on Nagle's algorithm (40 ms per request)
-        with anyio.fail_after(1):
+    for _ in range(10):  # small answers must not stall on Nagle's algorithm (40 ms on every request)
+        with anyio.fail_after(5):
             started = anyio.current_time()
             await client.get(f"{base}/models")
             timings.append(anyio.current_time() - started)
-    assert sorted(timings)[2] < 0.025
+    assert min(timings) < 0.035  # the fastest of ten: a loaded machine slows some, Nagle would slow all
 
     too_many = await client.post(f"{base}/completions", json={**request, "logprobs": 21})
     assert too_many.status_code == 400 and "max allowed: 20" in too_many.json()["error"]["message"]
@@ -465,7 +466,14 @@ async def test_arxiv_rate_limit_answers_429_when_exceeded_and_not_to_a_polite_cl
         assert world.log.counts()["arxiv_api"] == {"requests": 5, "exceeded": 0, "faults": 0, "status_200": 5}
 
         async with httpx.AsyncClient(timeout=10) as client:
-            burst = [await client.get(url, params={"id_list": "0000.0000"}) for _ in range(4)]
+            burst: list[httpx.Response] = []
+
+            async def one() -> None:
+                burst.append(await client.get(url, params={"id_list": "0000.0000"}))
+
+            async with anyio.create_task_group() as tg:  # all four at once, however busy the machine
+                for _ in range(4):
+                    tg.start_soon(one)
             counts = (await client.get(url.removesuffix("/api/query") + "/_world/counts")).json()
         limited = [r for r in burst if r.status_code == 429]
         assert len(limited) >= 3 and all(0 < float(r.headers["retry-after"]) <= 3.0 * 0.2 for r in limited)
@@ -576,23 +584,33 @@ async def test_command_writes_settings_and_serves_until_interrupted(tmp_path: Pa
     out, log = tmp_path / "world.toml", tmp_path / "log.jsonl"
     command = [sys.executable, "-m", "tools.world", "--papers", "300", "--no-latency", "--settings-out", str(out)]
     command += ["--log", str(log)]
-    async with await anyio.open_process(command, cwd=ROOT) as process:
-        lines = []
-        with anyio.fail_after(30):
-            async for chunk in process.stdout:
-                lines.append(chunk.decode())
-                if "Ctrl-C" in "".join(lines):
-                    break
-        text = "".join(lines)
-        assert "SIMULATION" in text and str(out) in text
-        settings = dict(line.split(" = ", 1) for line in out.read_text().splitlines() if " = " in line)
-        crawler = json.loads(settings["crawler_urls"])[0]
-        async with httpx.AsyncClient() as client:
-            assert (await client.get(crawler.removesuffix("/v1") + "/health")).status_code == 200
-        process.send_signal(signal.SIGTERM)
-        with anyio.fail_after(10):
-            assert await process.wait() == 0
-    assert json.loads(log.read_text())["path"] == "/health"  # flushed on the way out
+    process = await anyio.open_process(command, cwd=ROOT)
+    try:
+        await _serves_until_interrupted(process, out, log)
+    finally:
+        if process.returncode is None:  # a failed check must not leave the world running
+            process.kill()
+            await process.wait()
+
+
+async def _serves_until_interrupted(process: anyio.abc.Process, out: Path, log: Path) -> None:
+    """Waits for the world's banner, asks one service, stops it with SIGTERM and checks the log."""
+    lines = []
+    with anyio.fail_after(120):  # a cold start on a loaded 2-core machine imports slowly
+        async for chunk in process.stdout:
+            lines.append(chunk.decode())
+            if "Ctrl-C" in "".join(lines):
+                break
+    text = "".join(lines)
+    assert "SIMULATION" in text and str(out) in text
+    settings = dict(line.split(" = ", 1) for line in (await anyio.Path(out).read_text()).splitlines() if " = " in line)
+    crawler = json.loads(settings["crawler_urls"])[0]
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(crawler.removesuffix("/v1") + "/health")).status_code == 200
+    process.send_signal(signal.SIGTERM)
+    with anyio.fail_after(10):
+        assert await process.wait() == 0
+    assert json.loads(await anyio.Path(log).read_text())["path"] == "/health"  # flushed on the way out
 
 
 def test_the_physical_limit_follows_from_what_the_search_must_learn_and_each_hosts_limit() -> None:
