@@ -25,8 +25,9 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import anyio
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from .categories import NOT_FILTERED, kept, parse_categories
 from .config import Settings
 from .llm import ModelError
 from .net import SourceRejected, SourceUnavailable
@@ -74,10 +75,16 @@ class SearchParams(BaseModel):
     threshold: float = Field(0.5, ge=0, le=1, description="selector score above which a paper is selected")
     end_date: date | None = Field(None, description="only papers published before this date")
     start_date: date | None = Field(None, description="only papers published on or after this date")
+    categories: list[str] = Field(default_factory=list, description="only papers in these arXiv categories")
     ensemble: int = Field(1, ge=1, le=8, description="crawler runs; runs after the first sample")
     max_papers: int | None = Field(None, ge=1, description="stop after scoring this many papers")
     max_seconds: float | None = Field(None, gt=0, description="stop after this many seconds")
     concurrency: int | None = Field(None, ge=1, description="searches and expansions at once (default: no bound)")
+
+    @field_validator("categories")
+    @classmethod
+    def _arxiv_categories(cls, value: list[str]) -> list[str]:
+        return parse_categories(value)
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> SearchParams:
@@ -196,7 +203,9 @@ class DeepSearch:
         self.counts = Counts()
         self.status: Status = "running"
         self.error: str | None = None
-        self.failures: list[str] = []
+        # Not failures, but the first thing a reader of a filtered search must know about its sources.
+        unfiltered = [s.name for s in self.sources if params.categories and not s.filters_categories]
+        self.failures: list[str] = [f"{name} {NOT_FILTERED}" for name in unfiltered]
         self._tried: Counter[str] = Counter()
         self._lost: dict[str, dict[str, str]] = {step: {} for step in STEP_NAMES}  # step -> target -> reason
         self._roots: dict[str, list[_Node]] = {}
@@ -356,6 +365,7 @@ class DeepSearch:
                 before=self.params.end_date,
                 after=self.params.start_date,
                 ttl=self.cache_ttl,
+                categories=self.params.categories,
             )
             what = f"search {source.name!r} for {query!r}"
             found = await self._attempt("search", f"{source.name}: {query}", what, ask)
@@ -445,6 +455,8 @@ class DeepSearch:
         nodes = []
         for paper in papers:
             if paper.key in self._nodes or paper.title_key in self._titles:
+                continue
+            if not kept(paper.categories, self.params.categories):  # a cited paper outside the filter
                 continue
             if self.params.max_papers is not None and len(self._nodes) >= self.params.max_papers:
                 self.status = "budget"
@@ -547,6 +559,7 @@ class DeepSearch:
             "extra": {
                 "end_date": self.params.end_date.isoformat() if self.params.end_date else None,
                 "start_date": self.params.start_date.isoformat() if self.params.start_date else None,
+                "categories": self.params.categories,
                 "crawler_recall_papers": [n.paper.title for n in self._nodes.values()],
                 "recall_papers": [n.paper.title for n in self._nodes.values() if n.score > threshold],
             },

@@ -21,6 +21,7 @@ from rich.table import Column, Table
 
 from . import __version__
 from .agent import Event, RunResult, SearchParams
+from .categories import split_categories
 from .config import ConfigError, Settings, config_path, secret_fields, unknown_variables
 from .doctor import doctor
 from .errors import plain_errors
@@ -98,6 +99,10 @@ def search(
     question: Annotated[str, typer.Argument(help="A detailed research question.")],
     end_date: Annotated[str | None, typer.Option(help="Only papers published before YYYY-MM-DD.")] = None,
     start_date: Annotated[str | None, typer.Option(help="Only papers published on or after YYYY-MM-DD.")] = None,
+    categories: Annotated[
+        str | None,
+        typer.Option(help="Only papers in these arXiv categories, comma-separated: cs.LG,stat.ML (cs: all cs.*)."),
+    ] = None,
     sources: Annotated[
         str | None, typer.Option(help="Search sources, comma-separated: google, arxiv, semantic_scholar, openalex.")
     ] = None,
@@ -124,6 +129,7 @@ def search(
             expand_papers=expand,
             end_date=_date_option(end_date),
             start_date=_date_option(start_date, "--start-date"),
+            categories=split_categories(categories) if categories is not None else None,
             threshold=threshold,
             ensemble=ensemble,
             max_papers=max_papers,
@@ -184,6 +190,7 @@ SEARCH_OPTIONS = {
     "expand_papers": "--expand",
     "end_date": "--end-date",
     "start_date": "--start-date",
+    "categories": "--categories",
     "threshold": "--threshold",
     "ensemble": "--ensemble",
     "max_papers": "--max-papers",

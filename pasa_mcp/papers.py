@@ -85,6 +85,7 @@ class Paper(BaseModel):
     venue: str | None = None
     url: str | None = None
     sources: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)  # arXiv's (`cs.LG`), where arXiv or the local index said
 
     def model_post_init(self, _context: object) -> None:
         self.title = " ".join(self.title.split())

@@ -78,6 +78,8 @@ class FakeSelector:
 class FakeSource:
     """Query `qK` finds papers `qK-0 .. qK-(per_query-1)`; paper `shared` is found by every query."""
 
+    filters_categories = False
+
     def __init__(self, calls: Calls, name: str = "fake", per_query: int = 12, shared: bool = False) -> None:
         self.calls, self.name, self.per_query, self.shared = calls, name, per_query, shared
         self.failing = False

@@ -36,12 +36,14 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 import tantivy
 
+from ..categories import in_categories
 from ..papers import Paper, Reference, SectionMap, normalize_arxiv_id, normalize_doi, title_key
 
 P = ParamSpec("P")
 T = TypeVar("T")
 TITLE_BOOST = 2.0  # a title word counts twice an abstract word (as Google-like engines rank)
 TITLE_CANDIDATES = 10  # best title matches a cited title is checked against
+CATEGORY_CANDIDATES = 2000  # best matches a category-filtered search picks its papers from
 WRITER_HEAP = 256_000_000  # bytes tantivy buffers before writing a segment
 WRITER_THREADS = 1  # tantivy's indexing thread; the importer's own thread (parsing, SQLite) is the other core
 BULK_COMMIT = 250_000  # papers between text index commits in a bulk import
@@ -358,10 +360,19 @@ class LocalIndex:
         return self.text.parse_query(" ".join(words), fields, field_boosts=boosts, conjunction_by_default=every)
 
     def search(
-        self, query: str, *, limit: int = 10, before: date | None = None, after: date | None = None
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        before: date | None = None,
+        after: date | None = None,
+        categories: Sequence[str] = (),
     ) -> list[Paper]:
         """Papers ranked by BM25 over title and abstract (title words weigh TITLE_BOOST) for any of the
-        query's words, published before `before` and from `after` when given."""
+        query's words, published before `before` and from `after` when given.
+
+        With `categories`, the best CATEGORY_CANDIDATES matches are read and those listed in any of
+        them kept (the categories live in the rows, not in the text index)."""
         words = query_words(query)
         if not words:
             raise ValueError(f"search query has no words to search for: {query!r}")
@@ -373,7 +384,10 @@ class LocalIndex:
                 self.schema, "day", tantivy.FieldType.Integer, lower, upper, include_upper=False
             )
             q = tantivy.Query.boolean_query([(tantivy.Occur.Must, q), (tantivy.Occur.Must, days)])
-        return self._hits(q, limit)
+        if not categories:
+            return self._hits(q, limit)
+        hits = self._hits(q, max(CATEGORY_CANDIDATES, limit))
+        return [p for p in hits if in_categories(p.categories, categories)][:limit]
 
     def papers_by_arxiv(self, arxiv_ids: Iterable[str]) -> dict[str, Paper]:
         """Papers by arXiv id (any form `normalize_arxiv_id` reads), keyed by the id asked for."""
@@ -502,7 +516,7 @@ def _row(r: Record) -> tuple[Any, ...]:
 
 
 def _paper(row: Sequence[Any]) -> Paper:
-    _, arxiv_id, doi, title, abstract, authors, _categories, published, venue = row
+    _, arxiv_id, doi, title, abstract, authors, categories, published, venue = row
     return Paper(
         title=title,
         abstract=abstract,
@@ -513,4 +527,5 @@ def _paper(row: Sequence[Any]) -> Paper:
         venue=venue,
         url=f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None,
         sources=["local"],
+        categories=categories.split(),
     )

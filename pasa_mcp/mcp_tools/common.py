@@ -20,7 +20,7 @@ from ..net import SourceRejected, SourceUnavailable
 from ..papers import Paper, Reference, normalize_arxiv_id, paper_ref
 from ..store import StoreError
 
-DEFAULT_WAIT = 50.0  # seconds a call waits for a deep search: below the ~60 s after which clients give up
+DEFAULT_WAIT = 50  # seconds a call waits for a deep search: below the ~60 s after which clients give up
 SHORT_ABSTRACT = 300  # characters of abstract in lists
 LONG_ABSTRACT = 1500  # ... and for one paper
 SOURCE = Literal["google", "arxiv", "semantic_scholar", "openalex", "local"]
@@ -41,7 +41,8 @@ T = TypeVar("T")
 
 Offset = Annotated[int, Field(ge=0)]
 Include = Annotated[Literal["selected", "all"], Field(description="or every paper touched")]
-Wait = Annotated[float, Field(ge=0, le=600, description="seconds to wait")]
+Wait = Annotated[float, Field(ge=0, le=600)]
+Categories = Annotated[list[str] | None, Field(description="arXiv's, e.g. cs.LG or cs (all cs.*)")]
 
 
 def shared(ctx: Ctx) -> AppState:

@@ -14,7 +14,7 @@ from ..selector import score_cached
 from .common import Ctx, Offset, lookup, shared, tool_errors
 from .shapes import CitingPapers, PaperText, ScoredBrief
 
-PaperId = Annotated[str, Field(min_length=1, description="id, arXiv id or URL, DOI or title")]
+PaperId = Annotated[str, Field(min_length=1, description="id, arXiv id/URL, DOI or title")]
 
 
 @tool_errors
@@ -71,7 +71,7 @@ async def find_citing_papers(
     paper: PaperId,
     ctx: Ctx,
     source: Literal["openalex", "semantic_scholar"] = "openalex",
-    question: Annotated[str | None, Field(min_length=1, description="score them against it")] = None,
+    question: Annotated[str | None, Field(min_length=1)] = None,
     offset: Offset = 0,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> CitingPapers:
@@ -108,6 +108,6 @@ async def get_bibtex(
     ctx: Ctx,
     format: Literal["bibtex", "ris"] = "bibtex",
 ) -> str:
-    """BibTeX or RIS for papers (ids, arXiv ids, DOIs or titles)."""
+    """BibTeX or RIS by id, arXiv id, DOI or title."""
     found = await lookup(shared(ctx).pasa, papers)
     return export.bibtex(found) if format == "bibtex" else export.ris(found)

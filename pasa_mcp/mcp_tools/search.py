@@ -9,8 +9,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from ..agent import SearchParams
+from ..categories import parse_categories
 from ..jobs import Snapshot
-from .common import DEFAULT_WAIT, SOURCE, Ctx, Include, Offset, Wait, page, shared, tool_errors
+from .common import DEFAULT_WAIT, SOURCE, Categories, Ctx, Include, Offset, Wait, page, shared, tool_errors
 from .shapes import FoundBrief, SearchList, SearchReport, SearchSummary
 
 
@@ -78,12 +79,11 @@ async def paper_search(
     ctx: Ctx,
     end_date: Annotated[date | None, Field(description="published before")] = None,
     start_date: Annotated[date | None, Field(description="published from")] = None,
-    search_queries: Annotated[int | None, Field(ge=1, le=50, description="crawler queries (default 5)")] = None,
-    search_papers: Annotated[int | None, Field(ge=1, le=100, description="papers per query and source (10)")] = None,
-    expand_layers: Annotated[int | None, Field(ge=0, le=5, description="citation expansion layers (2)")] = None,
-    expand_papers: Annotated[
-        int | None, Field(ge=1, le=200, description="papers expanded per deeper layer (20)")
-    ] = None,
+    categories: Categories = None,
+    search_queries: Annotated[int | None, Field(ge=1, le=50, description="crawler queries (5)")] = None,
+    search_papers: Annotated[int | None, Field(ge=1, le=100, description="per query and source (10)")] = None,
+    expand_layers: Annotated[int | None, Field(ge=0, le=5, description="citation layers (2)")] = None,
+    expand_papers: Annotated[int | None, Field(ge=1, le=200, description="expanded per deeper layer (20)")] = None,
     threshold: Annotated[float | None, Field(ge=0, le=1, description="selection threshold (0.5)")] = None,
     ensemble: Annotated[int, Field(ge=1, le=8, description="crawler runs unioned")] = 1,
     max_papers: Annotated[int | None, Field(ge=1)] = None,
@@ -93,7 +93,7 @@ async def paper_search(
     limit: Annotated[int, Field(ge=1, le=200)] = 20,
     resume: str | None = None,  # the search_id of a stopped search to continue (its question and parameters)
 ) -> SearchReport:
-    """Deep search for a research question (minutes): the result, or `running` and a search_id."""
+    """Deep search for a research question (minutes): the result, or `running` and its id."""
     state = shared(ctx)
     pasa = state.pasa
     if resume is not None:  # a stopped search goes on under its id, with its own question and parameters
@@ -111,6 +111,7 @@ async def paper_search(
         threshold=threshold,
         end_date=end_date,
         start_date=start_date,
+        categories=parse_categories(categories),
         ensemble=ensemble,
         max_papers=max_papers,
         max_seconds=max_seconds,
@@ -136,7 +137,7 @@ async def paper_search_status(
 
 @tool_errors
 async def paper_search_cancel(search_id: Annotated[str, Field(min_length=1)], ctx: Ctx) -> SearchSummary:
-    """Stop a deep search; paper_search_status still reads what it found."""
+    """Stop a deep search; what it found stays readable."""
     snap = await shared(ctx).jobs.cancel(search_id)
     if snap.status == "failed":
         raise ToolError(f"deep search {snap.search_id} failed: {snap.error}")

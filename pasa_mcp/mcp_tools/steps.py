@@ -10,12 +10,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from ..app import Pasa
+from ..categories import NOT_FILTERED, parse_categories
 from ..net import SourceRejected, SourceUnavailable
 from ..papers import Paper
 from ..selector import score_cached
 from ..sources import cached_search
 from ..tasks import gather
-from .common import LONG_ABSTRACT, SOURCE, Ctx, Offset, lookup, page, shared, tool_errors
+from .common import LONG_ABSTRACT, SOURCE, Categories, Ctx, Offset, lookup, page, shared, tool_errors
 from .shapes import (
     CitedPaper,
     Expansion,
@@ -34,7 +35,7 @@ from .shapes import (
 async def generate_queries(
     question: Annotated[str, Field(min_length=1)],
     ctx: Ctx,
-    count: Annotated[int | None, Field(ge=1, le=50, description="queries per crawler run (default 5)")] = None,
+    count: Annotated[int | None, Field(ge=1, le=50, description="per crawler run (5)")] = None,
     ensemble: Annotated[int, Field(ge=1, le=8, description="crawler runs unioned")] = 1,
 ) -> Queries:
     """The crawler's search queries for a research question."""
@@ -52,14 +53,16 @@ async def find_papers(
     ctx: Ctx,
     end_date: Annotated[date | None, Field(description="published before")] = None,
     start_date: Annotated[date | None, Field(description="published from")] = None,
+    categories: Categories = None,
     sources: Annotated[list[SOURCE] | None, Field(min_length=1)] = None,
     papers_per_query: Annotated[int | None, Field(ge=1, le=100, description="per query and source (10)")] = None,
     offset: Offset = 0,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> FoundPapers:
-    """Search the sources; failed searches are listed, not dropped."""
+    """Search the sources; failed searches (and sources unable to filter categories) are listed."""
     if start_date and end_date and start_date >= end_date:
         raise ValueError(f"start_date {start_date} must come before end_date {end_date}")
+    wanted = parse_categories(categories)
     pasa = shared(ctx).pasa
     chosen = pasa.sources(sources)
     per_query = papers_per_query or pasa.settings.search_papers
@@ -69,7 +72,14 @@ async def find_papers(
     async def search(source: Any, query: str) -> list[Paper]:
         try:
             return await cached_search(
-                source, pasa.store, query, limit=per_query, before=end_date, after=start_date, ttl=ttl
+                source,
+                pasa.store,
+                query,
+                limit=per_query,
+                before=end_date,
+                after=start_date,
+                ttl=ttl,
+                categories=wanted,
             )
         except (SourceUnavailable, SourceRejected) as exc:
             failures.append(SourceFailure(source=source.name, query=query, error=str(exc)))
@@ -79,6 +89,10 @@ async def find_papers(
     found = await gather(*(functools.partial(search, source, query) for query, source in pairs))
     if len(failures) == len(pairs):
         raise ToolError("every search failed: " + "; ".join(f.error for f in failures[:3]))
+    if wanted:
+        failures += [
+            SourceFailure(source=s.name, query="*", error=NOT_FILTERED) for s in chosen if not s.filters_categories
+        ]
     papers: dict[str, Paper] = {}
     by: dict[str, list[str]] = {}
     titles: dict[str, str] = {}
@@ -113,24 +127,24 @@ async def paper_details(pasa: Pasa, ident: str, sections: bool, abstract_chars: 
 
 @tool_errors
 async def get_paper(
-    paper: Annotated[str, Field(min_length=1, description="id, arXiv id or URL, DOI or title")],
+    paper: Annotated[str, Field(min_length=1, description="id, arXiv id/URL, DOI or title")],
     ctx: Ctx,
-    sections: Annotated[bool, Field(description="list sections (fetches the full text)")] = True,
+    sections: Annotated[bool, Field(description="fetches the full text")] = True,
 ) -> PaperDetails:
-    """A paper's metadata, abstract, and sections with their citation counts."""
+    """A paper's metadata, abstract, and sections with citation counts."""
     return await paper_details(shared(ctx).pasa, paper, sections, LONG_ABSTRACT)
 
 
 @tool_errors
 async def expand_citations(
-    paper: Annotated[str, Field(min_length=1, description="id, arXiv id or URL, DOI or title")],
+    paper: Annotated[str, Field(min_length=1, description="id, arXiv id/URL, DOI or title")],
     ctx: Ctx,
-    sections: Annotated[list[str] | None, Field(min_length=1, description="section names from get_paper")] = None,
+    sections: Annotated[list[str] | None, Field(min_length=1, description="names from get_paper")] = None,
     question: Annotated[str | None, Field(min_length=1, description="crawler picks sections")] = None,
     offset: Offset = 0,
     limit: Annotated[int, Field(ge=1, le=100)] = 30,
 ) -> Expansion:
-    """Papers cited in chosen sections of a paper (named, or picked by the crawler for a question)."""
+    """Papers cited in chosen sections of a paper (named, or picked by the crawler)."""
     if (sections is None) == (question is None):
         raise ValueError("give either sections (names from get_paper) or a question, not both or neither")
     pasa = shared(ctx).pasa
@@ -170,7 +184,7 @@ async def score_paper(
     ctx: Ctx,
     explain: Annotated[bool, Field(description="ask why (slower)")] = False,
 ) -> Scores:
-    """The selector's P(paper satisfies the question) for each paper; optionally why."""
+    """The selector's P(paper satisfies the question) per paper; optionally why."""
     pasa = shared(ctx).pasa
     found = await lookup(pasa, papers)
     reasons: list[str | None] = [None] * len(found)

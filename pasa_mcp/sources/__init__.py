@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
 
+from ..categories import kept
 from ..papers import Paper
 from ..store import Store
 
 
 class SearchSource(Protocol):
-    """Anything that finds papers for a search query, published before a date (and from a date)."""
+    """Anything that finds papers for a search query, published before a date (and from a date).
+
+    A source with `filters_categories` also takes `categories=` (arXiv categories) in `search`.
+    """
 
     name: str
+    filters_categories: bool
 
     async def search(
         self, query: str, *, limit: int, before: date | None, after: date | None = None
@@ -28,17 +34,25 @@ async def cached_search(
     before: date | None,
     ttl: float,
     after: date | None = None,
+    categories: Sequence[str] = (),
 ) -> list[Paper]:
     """`source.search` behind the store: fresh cached results are served without a request.
 
     Found papers are merged into the store, so the returned records carry what every source knows.
+    `categories` go to a source that filters by them; from any source, papers whose known categories
+    miss them all are dropped (`categories.kept`).
     """
-    keys = await store.call(store.get_search, source.name, query, before, limit, after)
+    pushed = list(categories) if source.filters_categories else []
+    cached_as = source.name + (f"[{','.join(pushed)}]" if pushed else "")  # a filtered search is another search
+    keys = await store.call(store.get_search, cached_as, query, before, limit, after)
+    merged: list[Paper] | None = None
     if keys is not None:
         known = await store.call(store.get_papers, keys)
         if len(known) == len(keys):
-            return [known[key] for key in keys]
-    papers = await source.search(query, limit=limit, before=before, after=after)
-    merged = await store.call(store.upsert_papers, papers)
-    await store.call(store.put_search, source.name, query, before, limit, [p.key for p in merged], ttl, after)
-    return merged
+            merged = [known[key] for key in keys]
+    if merged is None:
+        extra = {"categories": pushed} if pushed else {}
+        papers = await source.search(query, limit=limit, before=before, after=after, **extra)
+        merged = await store.call(store.upsert_papers, papers)
+        await store.call(store.put_search, cached_as, query, before, limit, [p.key for p in merged], ttl, after)
+    return [p for p in merged if kept(p.categories, categories)]

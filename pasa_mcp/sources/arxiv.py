@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -24,6 +24,7 @@ from urllib.parse import quote_plus
 
 import anyio
 
+from ..categories import arxiv_clause
 from ..config import Settings
 from ..net import Net, SourceRejected
 from ..papers import Paper, normalize_arxiv_id
@@ -82,6 +83,7 @@ def parse_feed(xml: str) -> list[Paper]:
                 venue=" ".join(entry.findtext(f"{_ARXIV}journal_ref", "").split()) or None,
                 url=f"https://arxiv.org/abs/{arxiv_id}",
                 sources=["arxiv"],
+                categories=[term for c in entry.iter(f"{_ATOM}category") if (term := c.get("term"))],
             )
         )
     return papers
@@ -91,9 +93,9 @@ def _text(element: ET.Element, tag: str) -> str:
     return " ".join(element.findtext(f"{_ATOM}{tag}", "").split())
 
 
-def search_query(query: str, before: date | None, after: date | None = None) -> str:
+def search_query(query: str, before: date | None, after: date | None = None, categories: Sequence[str] = ()) -> str:
     """`all:` terms joined by AND (stop words dropped), bounded by submission date when `before` or
-    `after` is set.
+    `after` is set, and to `categories` (`cat:` terms OR-ed) when given.
 
     `before` is exclusive, like Google's `before:`: the range ends at 23:59 GMT the day before;
     `after` is inclusive: it starts at 00:00 GMT that day.
@@ -103,11 +105,12 @@ def search_query(query: str, before: date | None, after: date | None = None) -> 
     if not terms:
         raise ValueError(f"search query has no words to search for: {query!r}")
     text = " AND ".join(f"all:{term}" for term in terms)
-    if before is None and after is None:
-        return text
-    first = f"{after:%Y%m%d}0000" if after else "190001010000"
-    last = f"{before - timedelta(days=1):%Y%m%d}2359" if before else "299912312359"
-    return f"({text}) AND submittedDate:[{first} TO {last}]"
+    bounds = [arxiv_clause(categories)] if categories else []
+    if before is not None or after is not None:
+        first = f"{after:%Y%m%d}0000" if after else "190001010000"
+        last = f"{before - timedelta(days=1):%Y%m%d}2359" if before else "299912312359"
+        bounds.append(f"submittedDate:[{first} TO {last}]")
+    return " AND ".join([f"({text})", *bounds]) if bounds else text
 
 
 def title_phrase(title: str) -> str | None:
@@ -192,6 +195,7 @@ class ArxivAPI:
     """The arXiv export API; every request through the process-wide "arxiv" host."""
 
     name = "arxiv"
+    filters_categories = True
 
     def __init__(self, net: Net, settings: Settings, local: LocalIndex | None = None) -> None:
         self.net = net
@@ -207,11 +211,14 @@ class ArxivAPI:
             # The 400 body is arXiv's error feed, which SourceRejected does not keep: say what we sent.
             raise SourceRejected(exc.host, exc.status, f"for {what}") from exc
 
-    async def search(self, query: str, *, limit: int, before: date | None, after: date | None = None) -> list[Paper]:
-        """Papers matching all words of `query`, by relevance, submitted before `before` (from `after`)."""
+    async def search(
+        self, query: str, *, limit: int, before: date | None, after: date | None = None, categories: Sequence[str] = ()
+    ) -> list[Paper]:
+        """Papers matching all words of `query`, by relevance, submitted before `before` (from `after`),
+        listed in any of `categories`."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
-        q = search_query(query, before, after)
+        q = search_query(query, before, after, categories)
         params: dict[str, str | int] = {
             "search_query": q,
             "start": 0,

@@ -38,6 +38,7 @@ class GoogleSearch:
     """Google (serper.dev) restricted to arxiv.org, with arXiv API metadata."""
 
     name = "google"
+    filters_categories = False  # papers of other categories are dropped where theirs are known
 
     def __init__(self, net: Net, settings: Settings, arxiv: ArxivAPI) -> None:
         self.net = net

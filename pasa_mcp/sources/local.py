@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from ..index.db import LocalIndex
@@ -12,9 +13,14 @@ class LocalSearch:
     """Searches `pasa-mcp index`'s index; safe to share between concurrent runs."""
 
     name = "local"
+    filters_categories = True
 
     def __init__(self, index: LocalIndex) -> None:
         self.index = index
 
-    async def search(self, query: str, *, limit: int, before: date | None, after: date | None = None) -> list[Paper]:
-        return await self.index.call(self.index.search, query, limit=limit, before=before, after=after)
+    async def search(
+        self, query: str, *, limit: int, before: date | None, after: date | None = None, categories: Sequence[str] = ()
+    ) -> list[Paper]:
+        return await self.index.call(
+            self.index.search, query, limit=limit, before=before, after=after, categories=categories
+        )

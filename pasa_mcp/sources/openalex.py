@@ -121,6 +121,7 @@ class OpenAlex:
     """The OpenAlex works API as a search source and a source of reference lists."""
 
     name = NAME
+    filters_categories = False  # papers of other categories are dropped where theirs are known
 
     def __init__(self, net: Net, settings: Settings) -> None:
         self._net = net

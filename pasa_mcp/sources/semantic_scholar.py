@@ -84,6 +84,7 @@ class SemanticScholar:
     """The Semantic Scholar Graph API (v1) as a search source and a source of reference lists."""
 
     name = NAME
+    filters_categories = False  # papers of other categories are dropped where theirs are known
 
     def __init__(self, net: Net, settings: Settings) -> None:
         self._net = net

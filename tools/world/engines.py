@@ -4,6 +4,7 @@ and Semantic Scholar's title match. All rank with the corpus' BM25 index, so the
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
@@ -173,6 +174,8 @@ class ArxivQuery:
 
     def _value(self, field: str, value: str) -> Found:
         words = tokens(value.strip('"'))
+        if field == "cat":
+            return Found(self._categories(value.strip('"')), [])
         if field in ("co", "jr", "rn"):
             return Found(set(), [])  # the simulated corpus has no comments, journal refs or report numbers
         if field == "id":
@@ -182,6 +185,16 @@ class ArxivQuery:
             return Found(None, [])
         docs = self.corpus.index.phrase(field, words)
         return Found(docs, [(field, w) for w in words if w not in STOPWORDS])
+
+    def _categories(self, pattern: str) -> set[int]:
+        """Papers listed in a category (any of theirs, not only the primary), case-insensitive; `*` and
+        `?` are wildcards, as on arXiv (`cat:cs.*`). `cat:cs` is the category `cs`, which no paper has."""
+        wanted = pattern.lower()
+        return {
+            i
+            for i, p in enumerate(self.corpus.papers)
+            if any(fnmatch.fnmatchcase(c.lower(), wanted) for c in p.categories)
+        }
 
     def _dates(self, value: str) -> Found:
         m = re.fullmatch(r"\[(\d{8,14})\s+TO\s+(\d{8,14})\]", value.strip())
