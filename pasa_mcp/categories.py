@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 # archive (`cs`, `hep-th`, `q-bio`) and optionally `.SUBJECT` (`LG`, `stat-mech`, `comp-ph`)
 _FORM = re.compile(r"[a-z]+(?:-[a-z]+)?(?:\.[a-z]+(?:-[a-z]+)?)?", re.IGNORECASE)
 MAX_CATEGORIES = 20
-NOT_FILTERED = "cannot filter by category: its papers of unknown category are kept"
+NOT_FILTERED = "cannot search by category: its papers are dropped where their arXiv categories are known to differ"
 
 
 def parse_categories(values: Iterable[str] | None) -> list[str]:
