@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -222,10 +222,13 @@ class _Selector:
 class _Source:
     def __init__(self, inner: SearchSource, tracer: Tracer) -> None:
         self.inner, self.tracer, self.name = inner, tracer, inner.name  # the name keys cached searches
+        self.filters_categories = inner.filters_categories
 
-    async def search(self, query: str, *, limit: int, before: date | None, after: date | None = None) -> list[Paper]:
+    async def search(
+        self, query: str, *, limit: int, before: date | None, after: date | None = None, **categories: Any
+    ) -> list[Paper]:
         with self.tracer.call("search", query) as call:
-            papers = await self.inner.search(query, limit=limit, before=before, after=after)
+            papers = await self.inner.search(query, limit=limit, before=before, after=after, **categories)
             # The ids of the results are the ones its arXiv metadata lookup carried (Google's case).
             call.keys = frozenset(f"id:{p.arxiv_id}" for p in papers if p.arxiv_id)
             return papers
