@@ -256,3 +256,20 @@ async def test_a_garbled_body_is_retried_like_a_server_error() -> None:
             answer = await net.request("openalex", "GET", f"{url}/works", parse=lambda r: r.json())
     assert answer == {"results": [1, 2]}
     assert len(server.arrivals) == 2
+
+
+async def test_each_origin_keeps_its_own_connection_alive_between_requests() -> None:
+    # One pool per origin (net.OriginPools): interleaved requests to two servers reuse one
+    # connection each, and closing the client closes both pools.
+    first, second = Server(), Server()
+    async with loopback(first) as a, loopback(second) as b:
+        net = Net(Settings())
+        try:
+            for _ in range(3):
+                for url in (a, b):
+                    assert (await net.client.get(url + "/x")).status_code == 200
+        finally:
+            await net.aclose()
+        assert len(first.arrivals) == len(second.arrivals) == 3
+        assert len(first.clients) == len(second.clients) == 1  # one kept-alive connection per origin
+        assert net.client.is_closed
