@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from .categories import NOT_FILTERED, kept, parse_categories
 from .config import Settings
+from .limits import QUESTION_CHARS, check_text
 from .llm import ModelError
 from .net import SourceRejected, SourceUnavailable
 from .papers import Paper, Reference, SectionMap
@@ -192,6 +193,7 @@ class DeepSearch:
     ) -> None:
         if not query.strip():
             raise ValueError("the research question is empty")
+        check_text("the research question", query, QUESTION_CHARS)
         if not sources:
             raise ValueError("no search sources configured")
         self.query = query.strip()

@@ -27,6 +27,7 @@ from .doctor import doctor
 from .errors import plain_errors
 from .index_cli import app as index_app
 from .jobs import OnEvent, UnknownSearch
+from .limits import ID_CHARS, TooLong, check_text
 from .models_cli import app as models_app
 from .scrub import scrub
 
@@ -157,6 +158,11 @@ def resume(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result and the run tree here.")] = None,
 ) -> None:
     """Resume a stopped deep search (partial, failed, cancelled, interrupted): done work comes from the store."""
+    try:
+        check_text("the search id", search_id, ID_CHARS)
+    except TooLong as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
     settings = _settings()
     if json_out:
         _check_writable(json_out, "--json")

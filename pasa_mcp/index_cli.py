@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from .config import Settings
+from .limits import QUERY_CHARS, check_text
 
 app = typer.Typer(help="The local paper index: arXiv's metadata and the PaSa paper database on this disk.")
 out = Console()
@@ -178,6 +179,7 @@ def search(
         for query in queries:
             started = time.perf_counter()
             try:
+                check_text("a query", query, QUERY_CHARS)
                 hits = index.search(query, limit=limit, before=end)
             except ValueError as exc:
                 err.print(f"[red]{exc}[/red]")

@@ -12,10 +12,11 @@ from typing import Any
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, ToolAnnotations
 from mcp.types import Tool as MCPTool
-from mcp.types import ToolAnnotations
 from pydantic import ValidationError
 
 from . import __version__
@@ -23,8 +24,9 @@ from .app import Pasa, open_app
 from .config import Settings
 from .errors import plain_errors
 from .jobs import open_jobs
+from .limits import URI_CHARS, TooLong, check_arguments, check_text
 from .mcp_tools import live_view
-from .mcp_tools.common import AppState
+from .mcp_tools.common import AppState, trim
 from .mcp_tools.reading import find_citing_papers, get_bibtex, read_paper
 from .mcp_tools.resources import paper_json, pasa_loop, search_bibtex, search_json, search_markdown
 from .mcp_tools.schemas import compact_tool
@@ -84,13 +86,32 @@ TOOLS: list[tuple[Callable[..., Any], str, ToolAnnotations]] = [
 
 
 class _Server(MCPServer[AppState]):
-    """MCPServer whose argument errors say, in plain words on one line, which argument and its bound,
+    """MCPServer whose argument errors say, in plain words on one line, which argument and its bound
+    (sizes too: pasa_mcp.limits),
     whose errors never carry a secret, and whose tool schemas are published compact (see mcp_tools.schemas)."""
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        try:
+            check_text("a resource URI", str(uri), URI_CHARS)  # the SDK would repeat it whole
+        except TooLong as exc:
+            raise ResourceNotFoundError(str(exc)) from None
+        return await super().read_resource(uri, context)
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        try:
+            check_arguments(arguments or {})
+        except TooLong as exc:
+            raise MCPError(INVALID_PARAMS, f"invalid arguments for {trim(name, 60)}: {exc}") from None
+        return await super().get_prompt(name, arguments, context)
 
     async def list_tools(self) -> list[MCPTool]:
         return [compact_tool(tool) for tool in await super().list_tools()]
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            check_arguments(arguments or {})  # here, not in the schemas: tools/list stays small
+        except TooLong as exc:
+            raise ToolError(f"invalid arguments for {trim(name, 60)}: {exc}") from None
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
