@@ -239,9 +239,13 @@ class _ByName(PydanticBaseSettingsSource):
         return {self.names.get(key.lower(), key): value for key, value in self.source().items()}
 
 
+# Read by the project's own scripts and tests (README "Development"), not by pasa-mcp: no warning.
+SCRIPT_VARIABLES = {"PASA_DEMO_TIME_SCALE", "PASA_GPU_SMOKE", "PASA_LLAMA_GGUF", "PASA_LLAMA_PYTHON"}
+
+
 def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     """A warning for each `PASA_*` environment variable that sets nothing, naming the nearest setting."""
-    known = {f"PASA_{name.upper()}" for name in Settings.model_fields} | {"PASA_CONFIG"}
+    known = {f"PASA_{name.upper()}" for name in Settings.model_fields} | {"PASA_CONFIG"} | SCRIPT_VARIABLES
     warnings = []
     for name in sorted(environ if environ is not None else os.environ):
         if name.upper().startswith("PASA_") and name.upper() not in known:

@@ -129,6 +129,8 @@ def test_unknown_pasa_variables_are_named_with_the_nearest_setting() -> None:
         "PASA_FROBNICATE": "1",
         "PASA_CONFIG": "c",
         "PASA_SEARCH_QUERIES": "3",
+        "PASA_LLAMA_PYTHON": "/v/bin/python",  # the project's own scripts read these
+        "PASA_GPU_SMOKE": "1",
         "PATH": "/",
     }
     assert unknown_variables(environ) == [
