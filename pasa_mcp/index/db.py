@@ -45,8 +45,9 @@ TITLE_BOOST = 2.0  # a title word counts twice an abstract word (as Google-like 
 TITLE_CANDIDATES = 10  # best title matches a cited title is checked against
 CATEGORY_CANDIDATES = 2000  # best matches a category-filtered search picks its papers from
 WRITER_HEAP = 256_000_000  # bytes tantivy buffers before writing a segment
-WRITER_THREADS = 1  # tantivy's indexing thread; the importer's own thread (parsing, SQLite) is the other core
+WRITER_THREADS = 2  # tantivy's indexing threads: tokenising and stemming cost more than all the rest of an import
 BULK_COMMIT = 250_000  # papers between text index commits in a bulk import
+BULK_CACHE_KB = 262_144  # SQLite page cache of a bulk import: its indexes' pages stay in memory
 RELOAD_EVERY = 1.0  # seconds between checks for segments committed by another process
 BUSY_TIMEOUT_MS = 60_000
 STOPWORDS = frozenset(
@@ -167,6 +168,8 @@ class LocalIndex:
         searches see the new papers later, and a crash costs re-indexing them from the rows.
         """
         writer = self._text_writer()  # first: it brings the text index level with rows from before
+        if bulk:
+            self.db.execute(f"PRAGMA cache_size = -{BULK_CACHE_KB}")
         with self.write():
             added, updated, docs, gone = self._add_rows(records)
             for key, value in (state or {}).items():

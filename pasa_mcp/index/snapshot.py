@@ -69,12 +69,21 @@ class Line(msgspec.Struct, rename={"journal_ref": "journal-ref"}):
 _decode = msgspec.json.Decoder(Line).decode
 
 
+def one_line(text: str) -> str:
+    """`text` with each run of whitespace as one space, stripped: `" ".join(text.split())`, without
+    splitting the usual case (only newlines and single spaces) into words."""
+    text = text.replace("\n", " ").strip(" ")
+    if "  " not in text and text.isprintable():  # printable: no whitespace but the ASCII space
+        return text
+    return " ".join(text.split())
+
+
 def record(line: Line) -> Record:
     """One snapshot line as an index record; raises ValueError naming what is missing."""
     arxiv_id = normalize_arxiv_id(line.id)
     if arxiv_id is None:
         raise ValueError(f"no valid arXiv id in field 'id': {line.id!r}")
-    title = " ".join(line.title.split()) if line.title else ""
+    title = one_line(line.title) if line.title else ""
     if not title:
         raise ValueError(f"{arxiv_id}: no title")
     if line.authors_parsed:
@@ -84,13 +93,13 @@ def record(line: Line) -> Record:
     published = _created(line.versions[0].created) if line.versions else None
     return Record(
         title=title,
-        abstract=" ".join(line.abstract.split()) if line.abstract else "",
+        abstract=one_line(line.abstract) if line.abstract else "",
         arxiv_id=arxiv_id,
         doi=line.doi.split()[0] if line.doi and line.doi.strip() else None,
         authors=authors,
         categories=line.categories.split() if line.categories else [],
         published=published or line.update_date,
-        venue=" ".join(line.journal_ref.split()) if line.journal_ref else None,
+        venue=one_line(line.journal_ref) or None if line.journal_ref else None,
         datestamp=line.update_date,
     )
 
