@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import shutil
 import statistics
 import sys
@@ -85,6 +86,12 @@ def _remove(index_path: Path) -> None:
         shutil.rmtree(old) if old.is_dir() else old.unlink()
 
 
+def _cpu() -> float:
+    """CPU seconds of this process so far, all its threads (tantivy's indexing and merging too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _month(m: int) -> str:
     return "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()[m - 1]
 
@@ -106,9 +113,9 @@ def _variant(rng: random.Random, title: str) -> str:
 def measure(index_path: Path, snapshot: Path, generated: dict[str, Any], queries: int, seed: int = 2) -> dict[str, Any]:
     rng = random.Random(seed)
     index = LocalIndex(index_path)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     counts = import_snapshot(index, snapshot)
-    imported = time.perf_counter() - start
+    imported, import_cpu = time.perf_counter() - start, _cpu() - cpu
     vocab = generated["vocab"]
     # Queries as a crawler writes them: 2-5 words, mostly mid-frequency, sometimes a very common one.
     texts = [
@@ -137,6 +144,8 @@ def measure(index_path: Path, snapshot: Path, generated: dict[str, Any], queries
         "papers": counts["added"],
         "import_s": round(imported, 1),
         "import_per_s": round(counts["added"] / imported),
+        "import_cpu_s": round(import_cpu, 1),  # every thread's: other processes on the machine do not count
+        "import_per_cpu_s": round(counts["added"] / import_cpu),
         "search_p50_ms": round(statistics.median(timings), 2),
         "search_p99_ms": round(timings[int(len(timings) * 0.99) - 1], 2),
         "search_max_ms": round(timings[-1], 2),
