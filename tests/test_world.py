@@ -632,6 +632,11 @@ def test_the_physical_limit_follows_from_what_the_search_must_learn_and_each_hos
     assert physical_limit(corpus, replace(base, limits={}), row).seconds < limit.seconds
     scaled = physical_limit(corpus, replace(base, time_scale=0.1), row).seconds
     assert math.isclose(scaled, limit.seconds * 0.1, rel_tol=1e-9)
+    # A client that must ask to learn a page is nowhere pays one miss at each HTML host for it.
+    blind = physical_limit(corpus, base, row, blind=True)
+    nowhere = [layer.pages.get("references", 0) for layer in blind.layers]
+    assert [layer.misses for layer in blind.layers] == [2 * n for n in nowhere] and sum(nowhere) > 0
+    assert blind.seconds > limit.seconds and all(layer.misses == 0 for layer in limit.layers)
 
 
 def test_full_size_pages_parse_to_the_same_section_map() -> None:

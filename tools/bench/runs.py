@@ -169,7 +169,7 @@ def purpose(request: Request, calls: list[Call]) -> str:
 def analyse(measured: Measured, world: World, row: dict[str, Any]) -> dict[str, Any]:
     """Wall time against the physical limit and the critical-path bound of the same run, and where the time went."""
     trace, scale = measured.trace, world.config.time_scale
-    limit = world.physical_limit(row)
+    limit, blind = world.physical_limit(row), world.physical_limit(row, blind=True)
     steps, uses = run_graph(trace, measured.result.tree)
     limits = paces(world)
     found = bound(steps, uses, limits)
@@ -204,6 +204,10 @@ def analyse(measured: Measured, world: World, row: dict[str, Any]) -> dict[str, 
         "limit_real": limit.seconds / scale,
         "limit_ratio": measured.wall / limit.seconds,
         "limit_work": limit.as_dict(),
+        "blind_limit": blind.seconds,
+        "blind_real": blind.seconds / scale,
+        "blind_ratio": measured.wall / blind.seconds,
+        "blind_misses": sum(layer.misses for layer in blind.layers),
         "chain_bound": found.chain,
         "bound": found.total,
         "bound_real": found.total / scale,
@@ -274,7 +278,7 @@ async def single(config: BenchConfig, want: set[str]) -> dict[str, dict[str, Any
             questions = [runs[0], *(analyse(m, world, r) for m, r in zip(others, rows[1:], strict=True))]
             medians = {
                 key: spread([q[key] for q in questions])
-                for key in ("wall_real", "limit_real", "limit_ratio", "ratio", "cpu")
+                for key in ("wall_real", "limit_real", "limit_ratio", "blind_real", "blind_ratio", "ratio", "cpu")
             }
             medians["arxiv_api_requests"] = spread([q["requests"].get("arxiv_api", 0) for q in questions])
             out["wall"] = meta | {

@@ -15,6 +15,11 @@ each host's limit says how fast it can learn it. A client at the limit
   the others on OpenAlex (one DOI lookup per paper, one title search per title), paced at its limit,
   as each page's sections are known; then scores the new papers, which ends the layer.
 
+With `blind=True` the client does not know which host has a page: it learns that a paper has no
+page anywhere only by asking both hosts (one miss each) before its reference list. That is the
+least a real client pays for not knowing, since nothing in arXiv's metadata tells which papers its
+HTML or ar5iv converted; wrong first guesses for papers on one host only are still not charged.
+
 Latencies are the world's medians (the models: base plus their per-token costs for the scripted
 outputs and the question, a lower bound on the prompts pasa-mcp sends); seconds are scaled by the
 world's time scale, like everything the world does.
@@ -47,6 +52,7 @@ class LayerWork:
 
     papers: int = 0  # papers expanded
     pages: dict[str, int] = field(default_factory=dict)  # host -> pages fetched there ("references": lists)
+    misses: int = 0  # page requests that found nothing (blind limit only)
     ids: int = 0  # distinct arXiv ids resolved through the arXiv API
     dois: int = 0  # papers whose chosen entries have DOIs (one OpenAlex lookup each)
     titles: int = 0  # distinct titles resolved through OpenAlex
@@ -118,7 +124,7 @@ def _leaf_items(corpus: Corpus, paper: Paper, chosen: Iterable[str]) -> list[Bib
 
 
 def physical_limit(
-    corpus: Corpus, config: WorldConfig, row: Mapping[str, Any], limits: Limits | None = None
+    corpus: Corpus, config: WorldConfig, row: Mapping[str, Any], limits: Limits | None = None, *, blind: bool = False
 ) -> PhysicalLimit:
     """The physical limit of a default deep search for one dataset row (see the module docstring)."""
     limits = limits or Limits()
@@ -163,7 +169,7 @@ def physical_limit(
     layers: list[LayerWork] = []
     start = prefix
     for papers in expanded:
-        work = _layer(corpus, question, papers, start, hosts, crawler, score, scale, known)
+        work = _layer(corpus, question, papers, start, hosts, crawler, score, scale, known, blind)
         layers.append(work)
         start = work.end
     return PhysicalLimit(start, prefix, layers, hosts["arxiv_api"].sent)
@@ -179,6 +185,7 @@ def _layer(
     score: float,
     scale: float,
     known: set[int],
+    blind: bool,
 ) -> LayerWork:
     work = LayerWork(papers=len(papers), start=start)
     arrived: list[tuple[float, Paper]] = []
@@ -192,7 +199,11 @@ def _layer(
         host = "arxiv_html" if paper.arxiv_html else "ar5iv" if paper.ar5iv else "references"
         work.pages[host] = work.pages.get(host, 0) + 1
         if host == "references":  # the work and its referenced works: two OpenAlex requests
-            arrived.append((hosts["openalex"].send(hosts["openalex"].send(start)), paper))
+            asked = start
+            if blind:  # both hosts say "no page" first
+                asked = max(hosts["arxiv_html"].send(start), hosts["ar5iv"].send(start))
+                work.misses += 2
+            arrived.append((hosts["openalex"].send(hosts["openalex"].send(asked)), paper))
         else:
             arrived.append((hosts[host].send(start), paper))
     for paper in both:

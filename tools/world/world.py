@@ -154,9 +154,11 @@ class World:
         """The crawler-recall bound for one question (see reach.py). CPU work: about 30 ms."""
         return reachable(self.corpus, row, limits, resolution=resolution)
 
-    def physical_limit(self, row: dict[str, Any], limits: Limits | None = None) -> PhysicalLimit:
+    def physical_limit(
+        self, row: dict[str, Any], limits: Limits | None = None, *, blind: bool = False
+    ) -> PhysicalLimit:
         """The least time a default deep search for `row` can take here (see limit.py). CPU work: about 50 ms."""
-        return physical_limit(self.corpus, self.config, row, limits)
+        return physical_limit(self.corpus, self.config, row, limits, blind=blind)
 
     def cpu_seconds(self) -> float:
         """CPU seconds the world's service threads have used (so a benchmark can leave them out)."""
