@@ -78,6 +78,12 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _name(parsed: list[str]) -> str:
+    """`[last, first, suffix]` -> `first last` (either alone when the other is empty)."""
+    last, first = parsed[0], parsed[1] if len(parsed) > 1 else ""
+    return f"{first} {last}" if first and last else first or last
+
+
 def record(line: Line) -> Record:
     """One snapshot line as an index record; raises ValueError naming what is missing."""
     arxiv_id = normalize_arxiv_id(line.id)
@@ -87,7 +93,7 @@ def record(line: Line) -> Record:
     if not title:
         raise ValueError(f"{arxiv_id}: no title")
     if line.authors_parsed:
-        authors = [" ".join(p for p in (a[1] if len(a) > 1 else "", a[0]) if p) for a in line.authors_parsed if a]
+        authors = [_name(a) for a in line.authors_parsed if a]
     else:
         authors = [a.strip() for a in (line.authors or "").replace(" and ", ", ").split(",") if a.strip()]
     published = _created(line.versions[0].created) if line.versions else None
