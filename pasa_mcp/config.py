@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from platformdirs import user_cache_dir, user_config_dir, user_data_dir
+from platformdirs import user_cache_dir, user_config_dir, user_data_dir, user_state_dir
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -29,6 +29,7 @@ DEFAULT_STORE = Path(user_cache_dir(APP)) / "pasa.sqlite3"
 DEFAULT_INDEX = Path(user_cache_dir(APP)) / "index.sqlite3"
 DEFAULT_CONFIG = Path(user_config_dir(APP)) / "config.toml"
 DEFAULT_WEIGHTS = Path(user_data_dir(APP)) / "weights"
+DEFAULT_STATE = Path(user_state_dir(APP))
 
 
 def config_path() -> Path:
@@ -109,7 +110,8 @@ class Settings(BaseSettings):
     # `serve --http`: clients send `Authorization: Bearer <token>`; required beyond loopback.
     http_token: SecretStr | None = None
 
-    # Politeness: shared by every run in the process.
+    # Politeness: shared by every run of every pasa-mcp process that uses the same state directory.
+    state_dir: Path = Field(DEFAULT_STATE, description="pacing shared by the user's pasa-mcp processes")
     arxiv_interval: float = Field(3.0, ge=0, description="seconds between arXiv API requests")
     # export.arxiv.org's guidance: bursts of 4 requests a second, then a 1 s sleep (2 a second on average).
     arxiv_html_interval: float = Field(0.5, ge=0, description="seconds between arXiv HTML requests, on average")

@@ -1,8 +1,9 @@
 """The process's one HTTP client and the politeness rules of every remote host.
 
 Each host (arXiv API, arxiv.org/html, Semantic Scholar, a model endpoint, ...) gets a `Host`: a
-concurrency bound, a pacer (minimum spacing between requests, shared by every run in the process),
-retries with backoff on transport errors, 429 and 5xx, and a pause for everyone after a
+concurrency bound, a pacer (minimum spacing between requests, shared with every other pasa-mcp process
+of the user through pacer.py, and measured at the moment a request is written to the wire), retries
+with backoff on transport errors, throttling and 5xx, and a pause for every process after a
 `Retry-After`. A host that keeps failing raises `SourceUnavailable`, which runs report by name.
 """
 
@@ -15,16 +16,20 @@ from typing import Any
 
 import anyio
 import httpx
-from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from . import __version__
 from .config import Settings
+from .pacer import HostClock, Pacer, Rate
 from .scrub import remember, scrub
 
 USER_AGENT = f"pasa-mcp/{__version__} (+https://github.com/pasa-mcp/pasa-mcp)"
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 120.0  # seconds: a longer demand fails the request instead of stalling a run
+# Seconds a request may wait for its slot with its connection open; longer (a pause begun meanwhile)
+# drops the connection and books again, so that no server closes an idle connection under it.
+WIRE_WAIT = 2.0
+WIRE_EVENTS = ("http11.send_request_headers.started", "http2.send_request_headers.started")
 
 
 class SourceUnavailable(Exception):
@@ -76,55 +81,91 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         return None
 
 
+class _Repace(Exception):
+    """A request's slot moved away while its connection was open: book again."""
+
+
 class Host:
-    """Politeness for one remote host: concurrency, pacing, retries, Retry-After."""
+    """Politeness for one remote host: concurrency, pacing, retries, Retry-After.
+
+    `key` names the host's clocks in the shared pacing state (with the network location asked);
+    `exclusive` hosts take one connection at a time across every process."""
 
     def __init__(
-        self, name: str, *, interval: float = 0.0, burst: int = 1, concurrency: int = 8, retries: int = 5
+        self,
+        name: str,
+        pacer: Pacer,
+        *,
+        key: str | None = None,
+        interval: float = 0.0,
+        burst: int = 1,
+        concurrency: int = 8,
+        exclusive: bool = False,
+        retries: int = 5,
     ) -> None:
         self.name = name
+        self.key = key or name
         self.interval = interval
         self.retries = retries
+        self._pacer, self._rate, self._exclusive = pacer, Rate(interval, burst), exclusive
         self._slots = anyio.Semaphore(concurrency)
-        # `burst` requests at once, then one per `interval` on average (a leaky bucket of `burst`).
-        self._pacer = AsyncLimiter(burst, interval * burst) if interval > 0 else None
-        self._paused_until = 0.0
         self.requests = 0  # sent, retries included: benchmarks and run reports read it
-        self.throttled = 0  # 429 answers received
+        self.throttled = 0  # throttling answers received (429, and arXiv's other forms)
         self._backoff = wait_exponential_jitter(initial=1, max=30)
 
-    def pause(self, seconds: float) -> None:
-        """Hold every request to this host for `seconds` (after a 429/503 with Retry-After)."""
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+    def clock(self, url: httpx.URL) -> HostClock:
+        """The shared clock of this host at `url`'s network location."""
+        return self._pacer.clock(f"{self.key}@{url.netloc.decode()}", self._rate, self._exclusive)
 
-    async def _paced(self) -> None:
-        """Wait out any pause and the pacer; a pause begun meanwhile (a 429 elsewhere) is waited out too."""
-        while True:
-            while (wait := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110 (a deadline, not an event)
-                await anyio.sleep(wait)
-            if self._pacer is not None:
-                await self._pacer.acquire()
-            if self._paused_until <= time.monotonic():
-                return
+    async def _booked(self, clock: HostClock) -> None:
+        """Book a slot (after any pause) and sleep until it."""
+        if (wait := await clock.book()) > 0:
+            await anyio.sleep(wait)
+
+    async def _claimed(self, clock: HostClock) -> None:
+        """Claim the slot at the wire: wait out a short remainder, book again after a long one."""
+        if self.interval <= 0:
+            return  # not paced: pauses were waited out at booking
+        while (wait := await clock.claim()) > 0:
+            if wait > WIRE_WAIT:
+                raise _Repace
+            await anyio.sleep(wait)
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-        async with self._slots:
-            await self._paced()  # inside the slot: requests queued for it must not skip a pause begun meanwhile
-            self.requests += 1
-            try:
-                response = await client.send(request, follow_redirects=False)
-            except httpx.TransportError as exc:
-                raise _Retryable(type(exc).__name__) from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            self.throttled += response.status_code == 429
+        clock = self.clock(request.url)
+        async with self._slots, clock.connection():
+            while True:
+                await self._booked(clock)  # inside the slot: requests queued for it must not skip a pause
+                on_wire = False
+
+                async def trace(event: str, info: dict[str, Any]) -> None:
+                    nonlocal on_wire
+                    if event in WIRE_EVENTS:  # connected; the headers go next
+                        on_wire = True
+                        await self._claimed(clock)
+
+                request.extensions = {**request.extensions, "trace": trace}
+                self.requests += 1
+                try:
+                    response = await client.send(request, follow_redirects=False)
+                except _Repace:
+                    self.requests -= 1  # never written: the connection was dropped before its headers
+                    continue
+                except httpx.TransportError as exc:
+                    raise _Retryable(type(exc).__name__) from exc
+                if not on_wire:  # a transport that does not report the wire (tests' MockTransport)
+                    await self._claimed(clock)
+                break
+        if (throttling := _throttling(self.key, response)) or response.status_code >= 500:
+            self.throttled += throttling is not None
             retry_after = retry_after_seconds(response)
             if retry_after is not None:
                 if retry_after > MAX_RETRY_AFTER:
                     raise SourceUnavailable(
                         self.name, 1, f"HTTP {response.status_code} with Retry-After {retry_after:.0f} s"
                     )
-                self.pause(retry_after)
-            raise _Retryable(f"HTTP {response.status_code}", retry_after, _short(scrub(response.text)))
+                await clock.pause(retry_after)
+            raise _Retryable(throttling or f"HTTP {response.status_code}", retry_after, _short(scrub(response.text)))
         if response.status_code >= 400:
             raise SourceRejected(self.name, response.status_code, _short(scrub(response.text)))
         return response
@@ -181,6 +222,25 @@ class Host:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+ARXIV_HOSTS = ("arxiv", "arxiv_html", "ar5iv")
+RATE_EXCEEDED = b"Rate exceeded."
+
+
+def _throttling(key: str, response: httpx.Response) -> str | None:
+    """How `response` says "too many requests", or None. Besides 429, arXiv's edge throttles with a
+    200 whose whole body is "Rate exceeded." and with a 406."""
+    if response.status_code == 429:
+        return "HTTP 429"
+    if key not in ARXIV_HOSTS:
+        return None
+    if response.status_code == 406 or (
+        response.status_code == 200 and len(response.content) < 64 and response.content.strip() == RATE_EXCEEDED
+    ):
+        body = _short(response.text, 80)
+        return f"HTTP {response.status_code} throttling" + (f": {body}" if body else "")
+    return None
+
+
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -232,10 +292,11 @@ class Net:
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         remember(settings)  # every key this process sends is masked in whatever text leaves it
         self.client = make_client(settings.http_timeout, transport)
+        self.pacer = Pacer(settings.state_dir)
         self.retries = settings.http_retries
         self.offline = settings.offline  # then only the model endpoints ("model:..." hosts) are asked
         self._policies: dict[str, dict[str, Any]] = {
-            "arxiv": {"label": "arXiv API", "interval": settings.arxiv_interval, "concurrency": 1},
+            "arxiv": {"label": "arXiv API", "interval": settings.arxiv_interval, "concurrency": 1, "exclusive": True},
             "arxiv_html": {
                 "label": "arXiv HTML",
                 "interval": settings.arxiv_html_interval,
@@ -254,7 +315,8 @@ class Net:
         """The shared `Host` for `name`; `policy` (label, interval, concurrency) applies on first use."""
         if name not in self.hosts:
             rules = {"label": name, **self._policies.get(name, {}), **policy}
-            self.hosts[name] = Host(rules.pop("label"), retries=rules.pop("retries", self.retries), **rules)
+            label, retries = rules.pop("label"), rules.pop("retries", self.retries)
+            self.hosts[name] = Host(label, self.pacer, key=name, retries=retries, **rules)
         return self.hosts[name]
 
     async def request(self, host: str, method: str, url: str, **kwargs: Any) -> Any:

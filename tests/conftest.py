@@ -28,6 +28,7 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PASA_CONFIG", str(config))
     monkeypatch.setenv("PASA_STORE_PATH", str(tmp_path / "store.sqlite3"))
     monkeypatch.setenv("PASA_INDEX_PATH", str(tmp_path / "index.sqlite3"))
+    monkeypatch.setenv("PASA_STATE_DIR", str(tmp_path / "state"))
 
 
 @pytest.fixture

@@ -1,0 +1,180 @@
+"""Pacing shared by every pasa-mcp process of the user: one clock per remote host in a state file.
+
+CLI searches, evaluations and any number of MCP servers (same store or not) each have their own HTTP
+client, so a host's limit holds for all of them only if they share its clock. Each host (a policy
+name and the network location asked) has a small JSON file in `state_dir/pacing/`, read and written
+under a file lock in short critical sections, in a worker thread (never on the event loop). It holds
+moments in wall-clock seconds:
+
+- `booked`: requests book a slot before they are sent and sleep until it, so that processes waiting
+  for the same host take turns instead of racing;
+- `sent`: requests claim their slot when their connection is open and their headers are about to be
+  written (httpx's `trace` extension), so that a TCP or TLS handshake cannot shorten the gap the
+  server sees;
+- `paused`: a `Retry-After` seen by any process holds the host for every process until then.
+
+Both clocks are GCRA: `burst` requests at once, then one per `interval` on average. A host that allows
+one connection at a time (the arXiv API) also has a lock file held by the process whose request is
+in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import anyio
+from filelock import FileLock, Timeout
+
+T = TypeVar("T")
+LOCK_TIMEOUT = 30.0  # seconds: the state lock is held for microseconds; longer means a broken file system
+CONNECTION_POLL = 0.02  # seconds between tries for a one-connection host held by another process
+FUTURE_LIMIT = 3600.0  # seconds: a stored moment further ahead is a clock that went back, and is ignored
+
+
+class PacingStateError(Exception):
+    """The pacing state directory cannot be used; one line naming it and what to do."""
+
+
+@dataclass(frozen=True)
+class Rate:
+    interval: float = 0.0  # seconds between requests on average (0: not paced)
+    burst: int = 1  # requests that may go at once
+
+    def earliest(self, tat: float) -> float:
+        """The first moment a request conforms, given the clock's theoretical arrival time."""
+        return tat - (self.burst - 1) * self.interval
+
+
+class HostClock:
+    """One host's shared clock and, for one-connection hosts, its connection lock."""
+
+    def __init__(self, directory: Path, key: str, rate: Rate, exclusive: bool) -> None:
+        self.rate = rate
+        name = re.sub(r"[^A-Za-z0-9.@-]+", "_", key)
+        self._directory = directory
+        self._state = directory / f"{name}.json"
+        self._lock = FileLock(directory / f"{name}.lock", thread_local=False)
+        self._guard = threading.Lock()  # threads of this process take turns at the file lock
+        self._connection = FileLock(directory / f"{name}.connection.lock", thread_local=False) if exclusive else None
+
+    def _update(self, change: Callable[[dict[str, float], float], T]) -> T:
+        """Run `change(state, now)` under the lock; the state is written back if it changed. In a thread."""
+        try:
+            with self._guard:
+                self._directory.mkdir(parents=True, exist_ok=True)
+                with self._lock.acquire(timeout=LOCK_TIMEOUT):
+                    now = time.time()
+                    state = self._read(now)
+                    before = dict(state)
+                    result = change(state, now)
+                    if state != before:
+                        temporary = self._state.with_suffix(f".{os.getpid()}.tmp")
+                        temporary.write_text(json.dumps(state), encoding="utf-8")
+                        os.replace(temporary, self._state)
+                    return result
+        except (OSError, Timeout) as exc:
+            raise PacingStateError(
+                f"pacing state {self._directory} unusable ({exc}); set PASA_STATE_DIR to a writable directory"
+            ) from None
+
+    def _read(self, now: float) -> dict[str, float]:
+        try:
+            stored = json.loads(self._state.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except ValueError:  # a file cut off by a crash: start afresh
+            return {}
+        if not isinstance(stored, dict):
+            return {}
+        return {
+            k: float(v)
+            for k, v in stored.items()
+            if k in ("booked", "sent", "paused") and isinstance(v, int | float) and v <= now + FUTURE_LIMIT
+        }
+
+    def _book(self, state: dict[str, float], now: float) -> float:
+        start = max(now, state.get("paused", 0.0))
+        if self.rate.interval > 0:
+            booked = state.get("booked", 0.0)
+            start = max(start, self.rate.earliest(booked))
+            state["booked"] = max(start, booked) + self.rate.interval
+        return start - now
+
+    def _claim(self, state: dict[str, float], now: float) -> float:
+        sent = state.get("sent", 0.0)
+        earliest = max(self.rate.earliest(sent), state.get("paused", 0.0))
+        if now < earliest:
+            return earliest - now
+        state["sent"] = max(now, sent) + self.rate.interval
+        return 0.0
+
+    def _pause(self, seconds: float) -> Callable[[dict[str, float], float], None]:
+        def change(state: dict[str, float], now: float) -> None:
+            state["paused"] = max(state.get("paused", 0.0), now + seconds)
+
+        return change
+
+    async def book(self) -> float:
+        """Book the next slot; the seconds to sleep before sending."""
+        return await anyio.to_thread.run_sync(self._update, self._book)
+
+    async def claim(self) -> float:
+        """Claim a slot at the wire: 0 when claimed, else the seconds until one may be."""
+        return await anyio.to_thread.run_sync(self._update, self._claim)
+
+    async def pause(self, seconds: float) -> None:
+        """Hold this host for every process for `seconds` (a Retry-After)."""
+        await anyio.to_thread.run_sync(self._update, self._pause(seconds))
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[None]:
+        """For a one-connection host, hold its lock (other processes wait); else nothing."""
+        lock = self._connection
+        if lock is None:
+            yield
+            return
+        while True:
+            with anyio.CancelScope(shield=True):  # a lock taken by the thread must not be lost to a cancel
+                taken = await anyio.to_thread.run_sync(self._try, lock)
+            if taken:
+                break
+            await anyio.sleep(CONNECTION_POLL)
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(lock.release)
+
+    def _try(self, lock: FileLock) -> bool:
+        try:
+            self._directory.mkdir(parents=True, exist_ok=True)
+            lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        except OSError as exc:
+            raise PacingStateError(
+                f"pacing state {self._directory} unusable ({exc}); set PASA_STATE_DIR to a writable directory"
+            ) from None
+        return True
+
+
+class Pacer:
+    """Every host clock of this process, in one state directory shared with the user's other processes."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.directory = Path(state_dir) / "pacing"
+        self._clocks: dict[str, HostClock] = {}
+
+    def clock(self, key: str, rate: Rate, exclusive: bool = False) -> HostClock:
+        if key not in self._clocks:
+            self._clocks[key] = HostClock(self.directory, key, rate, exclusive)
+        return self._clocks[key]

@@ -1,0 +1,221 @@
+"""Pacing shared across processes (pacer.py), at the moment requests reach the wire.
+
+A loopback server stamps each request when its bytes reach the socket (the world's h11 protocol);
+worker processes pace one host through a state directory under tmp_path. On a loaded machine a
+process may be late, never early: the tests assert lower bounds on gaps only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+from anyio.streams.text import TextReceiveStream
+import httpcore
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from pasa_mcp.config import Settings
+from pasa_mcp.net import Net
+from tools.world.gate import ARRIVED, ResettableH11Protocol
+
+pytestmark = pytest.mark.anyio
+
+INTERVAL = 0.3
+JITTER = 0.02  # timer slack; far below the interval
+
+# A worker process: builds its Net (the state directory comes from PASA_STATE_DIR), says "ready",
+# waits for a line on stdin, then sends `requests` concurrent requests to `host` at `url`.
+WORKER = """
+import sys, anyio
+from pasa_mcp.config import Settings
+from pasa_mcp.net import Net
+
+async def main(url, host, requests, interval):
+    net = Net(Settings(arxiv_interval=interval, s2_interval=interval, http_retries=3))
+    print("ready", flush=True)
+    await anyio.to_thread.run_sync(sys.stdin.readline)
+    try:
+        async with anyio.create_task_group() as tg:
+            for _ in range(requests):
+                tg.start_soon(net.request, host, "GET", url)
+    finally:
+        await net.aclose()
+    print("done", net.hosts[host].requests, flush=True)
+
+anyio.run(main, sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+"""
+
+
+@dataclass
+class Stamps:
+    reply: Callable[[int], Response] = lambda n: PlainTextResponse("ok")
+    latency: float = 0.05
+    arrivals: list[float] = field(default_factory=list)
+    answered: list[tuple[int, float]] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    async def endpoint(self, request: Request) -> Response:
+        n = len(self.arrivals)
+        self.arrivals.append(request.scope.get(ARRIVED, time.monotonic()))
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await anyio.sleep(self.latency)  # the server's own work
+            response = self.reply(n)
+        finally:
+            self.in_flight -= 1
+        self.answered.append((response.status_code, time.monotonic()))
+        return response
+
+
+@asynccontextmanager
+async def stamping(server: Stamps) -> AsyncIterator[str]:
+    """A loopback server that stamps each request when its bytes reach the connection."""
+    app = Starlette(routes=[Route("/{path:path}", server.endpoint)])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY on accept
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    config = uvicorn.Config(app, log_level="error", lifespan="off", ws="none", http=ResettableH11Protocol)
+    uv = uvicorn.Server(config)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(uv.serve, [sock])
+            try:
+                yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+            finally:
+                for listener in uv.servers:
+                    listener.close()
+                tg.cancel_scope.cancel()
+    finally:
+        sock.close()
+
+
+class Worker:
+    def __init__(self, process: anyio.abc.Process) -> None:
+        self.process = process
+        self.lines = TextReceiveStream(process.stdout)
+        self.buffer = ""
+
+    async def line(self) -> str:
+        while "\n" not in self.buffer:
+            self.buffer += await self.lines.receive()
+        line, self.buffer = self.buffer.split("\n", 1)
+        return line
+
+    async def go(self) -> None:
+        await self.process.stdin.send(b"go\n")
+
+
+@asynccontextmanager
+async def workers(count: int, url: str, host: str, requests: int, state: Path) -> AsyncIterator[list[Worker]]:
+    env = {**os.environ, "PASA_STATE_DIR": str(state)}
+    started: list[Worker] = []
+    try:
+        for _ in range(count):
+            process = await anyio.open_process(
+                [sys.executable, "-c", WORKER, f"{url}/x", host, str(requests), str(INTERVAL)],
+                env=env,
+                stderr=subprocess.STDOUT,
+            )
+            started.append(Worker(process))
+        for worker in started:
+            assert await worker.line() == "ready"
+        yield started
+        for worker in started:
+            assert (await worker.line()).startswith("done")
+            assert await worker.process.wait() == 0
+    finally:
+        for worker in started:
+            if worker.process.returncode is None:
+                worker.process.kill()
+            await worker.process.aclose()
+
+
+def gaps(times: list[float]) -> list[float]:
+    times = sorted(times)
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+async def test_processes_share_one_pacer_and_one_connection_per_host(tmp_path: Path) -> None:
+    server = Stamps()
+    async with stamping(server) as url:
+        with anyio.fail_after(60):
+            async with workers(3, url, "arxiv", 3, tmp_path / "state") as started:
+                for worker in started:
+                    await worker.go()
+    assert len(server.arrivals) == 9
+    assert min(gaps(server.arrivals)) >= INTERVAL - JITTER
+    assert server.max_in_flight == 1  # arXiv's one connection, across processes
+    print(sorted(p.name for p in (tmp_path / "state" / "pacing").iterdir()))
+    assert list((tmp_path / "state" / "pacing").glob("arxiv@127.0.0.1_*.json"))
+
+
+async def test_a_retry_after_seen_by_one_process_holds_the_others(tmp_path: Path) -> None:
+    pause = 1.5
+
+    def reply(n: int) -> Response:
+        if n == 0:
+            return PlainTextResponse("slow down", status_code=429, headers={"Retry-After": str(pause)})
+        return PlainTextResponse("ok")
+
+    server = Stamps(reply=reply, latency=0.0)
+    state = tmp_path / "state"
+    async with stamping(server) as url:
+        with anyio.fail_after(60):
+            async with workers(2, url, "semantic_scholar", 1, state) as (first, second):
+                await first.go()
+                while not any("paused" in json.loads(p.read_text()) for p in (state / "pacing").glob("*.json")):  # noqa: ASYNC110
+                    await anyio.sleep(0.01)  # until the first process has recorded the pause
+                await second.go()
+    (status, throttled_at), *_ = server.answered
+    assert status == 429
+    assert len(server.arrivals) == 3  # the throttled request again, and the second process's
+    assert min(server.arrivals[1:]) >= throttled_at + pause - JITTER
+
+
+class SlowConnect(httpcore.AsyncNetworkBackend):
+    """Loopback with a handshake as slow as a far TLS server's."""
+
+    def __init__(self, delay: float) -> None:
+        self.inner, self.delay, self.connections = httpcore.AnyIOBackend(), delay, 0
+
+    async def connect_tcp(self, *args, **kwargs) -> httpcore.AsyncNetworkStream:  # noqa: ANN002, ANN003
+        self.connections += 1
+        await anyio.sleep(self.delay)
+        return await self.inner.connect_tcp(*args, **kwargs)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+async def test_a_slow_handshake_does_not_shorten_the_gap_the_server_sees() -> None:
+    server = Stamps(latency=0.0)
+    backend = SlowConnect(delay=0.2)
+    transport = httpx.AsyncHTTPTransport()
+    transport._pool = httpcore.AsyncConnectionPool(network_backend=backend)  # noqa: SLF001 (no public hook)
+    async with stamping(server) as url:
+        net = Net(Settings(arxiv_interval=INTERVAL), transport)
+        try:
+            with anyio.fail_after(20):
+                for _ in range(3):  # the first opens the connection (slowly), the others reuse it
+                    await net.request("arxiv", "GET", f"{url}/api/query")
+        finally:
+            await net.aclose()
+    assert backend.connections == 1
+    assert min(gaps(server.arrivals)) >= INTERVAL - JITTER
