@@ -115,7 +115,7 @@ class Host:
 
     def clock(self, url: httpx.URL) -> HostClock:
         """The shared clock of this host at `url`'s network location."""
-        return self._pacer.clock(f"{self.key}@{url.netloc.decode()}", self._rate, self._exclusive)
+        return self._pacer.clock(self.key, f"{url.host}:{url.port or url.scheme}", self._rate, self._exclusive)
 
     async def _booked(self, clock: HostClock) -> None:
         """Book a slot (after any pause) and sleep until it."""

@@ -20,6 +20,7 @@ in flight.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -57,9 +58,8 @@ class Rate:
 class HostClock:
     """One host's shared clock and, for one-connection hosts, its connection lock."""
 
-    def __init__(self, directory: Path, key: str, rate: Rate, exclusive: bool) -> None:
+    def __init__(self, directory: Path, name: str, rate: Rate, exclusive: bool) -> None:
         self.rate = rate
-        name = re.sub(r"[^A-Za-z0-9.@-]+", "_", key)
         self._directory = directory
         self._state = directory / f"{name}.json"
         self._lock = FileLock(directory / f"{name}.lock", thread_local=False)
@@ -174,7 +174,15 @@ class Pacer:
         self.directory = Path(state_dir) / "pacing"
         self._clocks: dict[str, HostClock] = {}
 
-    def clock(self, key: str, rate: Rate, exclusive: bool = False) -> HostClock:
+    def clock(self, host: str, address: str, rate: Rate, exclusive: bool = False) -> HostClock:
+        """The clock of policy `host` at network location `address` ("export.arxiv.org:443").
+
+        Its files are named by both; a host name that is not a plain word (a model endpoint's URL,
+        which may carry a key) is named by its first word and a digest, so that no secret reaches a path."""
+        key = f"{host}@{address}"
         if key not in self._clocks:
-            self._clocks[key] = HostClock(self.directory, key, rate, exclusive)
+            word = re.match(r"\w*", host).group()  # type: ignore[union-attr] (\w* always matches)
+            name = f"{word or 'host'}{'' if word == host else '-' + hashlib.sha256(host.encode()).hexdigest()[:12]}"
+            name += "@" + re.sub(r"[^A-Za-z0-9.-]+", "_", address)
+            self._clocks[key] = HostClock(self.directory, name, rate, exclusive)
         return self._clocks[key]
