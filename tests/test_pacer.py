@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-from anyio.streams.text import TextReceiveStream
 import httpcore
 import httpx
 import pytest
 import uvicorn
+from anyio.streams.text import TextReceiveStream
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
