@@ -30,6 +30,7 @@ MAX_RETRY_AFTER = 120.0  # seconds: a longer demand fails the request instead of
 # drops the connection and books again, so that no server closes an idle connection under it.
 WIRE_WAIT = 2.0
 WIRE_EVENTS = ("http11.send_request_headers.started", "http2.send_request_headers.started")
+WRITTEN_EVENTS = ("http11.send_request_headers.complete", "http2.send_request_headers.complete")
 
 
 class SourceUnavailable(Exception):
@@ -122,11 +123,15 @@ class Host:
         if (wait := await clock.book()) > 0:
             await anyio.sleep(wait)
 
-    async def _claimed(self, clock: HostClock) -> None:
-        """Claim the slot at the wire: wait out a short remainder, book again after a long one."""
+    async def _claimed(self, clock: HostClock) -> float | None:
+        """Claim the slot at the wire: wait out a short remainder, book again after a long one.
+        Returns the clock as it was before the claim (None for a host without pacing)."""
         if self.interval <= 0:
-            return  # not paced: pauses were waited out at booking
-        while (wait := await clock.claim()) > 0:
+            return None  # not paced: pauses were waited out at booking
+        while True:
+            wait, before = await clock.claim()
+            if wait <= 0:
+                return before
             if wait > WIRE_WAIT:
                 raise _Repace
             await anyio.sleep(wait)
@@ -136,13 +141,15 @@ class Host:
         async with self._slots, clock.connection():
             while True:
                 await self._booked(clock)  # inside the slot: requests queued for it must not skip a pause
-                on_wire = False
+                on_wire, claimed = False, None
 
                 async def trace(event: str, info: dict[str, Any]) -> None:
-                    nonlocal on_wire
+                    nonlocal on_wire, claimed
                     if event in WIRE_EVENTS:  # connected; the headers go next
                         on_wire = True
-                        await self._claimed(clock)
+                        claimed = await self._claimed(clock)
+                    elif event in WRITTEN_EVENTS and claimed is not None:
+                        await clock.written(claimed, time.time())
 
                 request.extensions = {**request.extensions, "trace": trace}
                 self.requests += 1
@@ -233,11 +240,10 @@ def _throttling(key: str, response: httpx.Response) -> str | None:
         return "HTTP 429"
     if key not in ARXIV_HOSTS:
         return None
-    if response.status_code == 406 or (
-        response.status_code == 200 and len(response.content) < 64 and response.content.strip() == RATE_EXCEEDED
-    ):
-        body = _short(response.text, 80)
-        return f"HTTP {response.status_code} throttling" + (f": {body}" if body else "")
+    if response.status_code == 406:
+        return "HTTP 406 throttling"
+    if response.status_code == 200 and len(response.content) < 64 and response.content.strip() == RATE_EXCEEDED:
+        return f"HTTP 200 throttling: {RATE_EXCEEDED.decode()}"
     return None
 
 

@@ -10,7 +10,7 @@ moments in wall-clock seconds:
   for the same host take turns instead of racing;
 - `sent`: requests claim their slot when their connection is open and their headers are about to be
   written (httpx's `trace` extension), so that a TCP or TLS handshake cannot shorten the gap the
-  server sees;
+  server sees, and count it from the moment the headers were written;
 - `paused`: a `Retry-After` seen by any process holds the host for every process until then.
 
 Both clocks are GCRA: `burst` requests at once, then one per `interval` on average. A host that allows
@@ -109,13 +109,19 @@ class HostClock:
             state["booked"] = max(start, booked) + self.rate.interval
         return start - now
 
-    def _claim(self, state: dict[str, float], now: float) -> float:
+    def _claim(self, state: dict[str, float], now: float) -> tuple[float, float]:
         sent = state.get("sent", 0.0)
         earliest = max(self.rate.earliest(sent), state.get("paused", 0.0))
         if now < earliest:
-            return earliest - now
+            return earliest - now, sent
         state["sent"] = max(now, sent) + self.rate.interval
-        return 0.0
+        return 0.0, sent
+
+    def _written(self, before: float, at: float) -> Callable[[dict[str, float], float], None]:
+        def change(state: dict[str, float], now: float) -> None:
+            state["sent"] = max(state.get("sent", 0.0), max(at, before) + self.rate.interval)
+
+        return change
 
     def _pause(self, seconds: float) -> Callable[[dict[str, float], float], None]:
         def change(state: dict[str, float], now: float) -> None:
@@ -127,9 +133,15 @@ class HostClock:
         """Book the next slot; the seconds to sleep before sending."""
         return await anyio.to_thread.run_sync(self._update, self._book)
 
-    async def claim(self) -> float:
-        """Claim a slot at the wire: 0 when claimed, else the seconds until one may be."""
+    async def claim(self) -> tuple[float, float]:
+        """Claim a slot at the wire: (0, the clock before) when claimed, else (seconds until one may be, _)."""
         return await anyio.to_thread.run_sync(self._update, self._claim)
+
+    async def written(self, before: float, at: float) -> None:
+        """The claimed request was written at `at` (wall clock): count the slot from then. A process
+        whose event loop was slow between its claim and the write must not let the next request
+        follow too closely."""
+        await anyio.to_thread.run_sync(self._update, self._written(before, at))
 
     async def pause(self, seconds: float) -> None:
         """Hold this host for every process for `seconds` (a Retry-After)."""

@@ -273,3 +273,40 @@ async def test_each_origin_keeps_its_own_connection_alive_between_requests() -> 
         assert len(first.arrivals) == len(second.arrivals) == 3
         assert len(first.clients) == len(second.clients) == 1  # one kept-alive connection per origin
         assert net.client.is_closed
+
+
+ARXIV_THROTTLES = {
+    "a 200 saying Rate exceeded.": lambda: PlainTextResponse("Rate exceeded.\n"),
+    "a 406 from the edge": lambda: PlainTextResponse("Not Acceptable", status_code=406),
+}
+
+
+@pytest.mark.parametrize("form", ARXIV_THROTTLES)
+async def test_arxivs_other_throttling_forms_are_backed_off_and_retried(form: str) -> None:
+    server = Server(reply=lambda n: ARXIV_THROTTLES[form]() if n == 0 else PlainTextResponse("<feed/>"))
+    async with loopback(server) as url, client(Settings(arxiv_interval=0)) as net:
+        with anyio.fail_after(10):
+            answer = await net.request("arxiv", "GET", f"{url}/api/query", parse=lambda r: r.text)
+    assert answer == "<feed/>"
+    assert len(server.arrivals) == 2
+    assert gaps(server.arrivals)[0] >= 1.0 - JITTER  # tenacity's first exponential wait
+    assert net.hosts["arxiv"].throttled == 1
+
+
+async def test_lasting_throttling_is_reported_as_throttling_not_as_a_malformed_answer() -> None:
+    server = Server(reply=lambda n: PlainTextResponse("Rate exceeded."))
+    async with loopback(server) as url, client(Settings(http_retries=1, arxiv_html_interval=0)) as net:
+        with anyio.fail_after(10), pytest.raises(SourceUnavailable) as caught:
+            await net.request("arxiv_html", "GET", f"{url}/html/2401.01234", parse=lambda r: r.json())
+    assert str(caught.value) == "arXiv HTML unavailable: 1 retries, last HTTP 200 throttling: Rate exceeded."
+
+
+async def test_other_hosts_keep_their_406_and_their_bodies() -> None:
+    server = Server(reply=lambda n: PlainTextResponse("Rate exceeded.") if n == 0 else Response(status_code=406))
+    async with loopback(server) as url, client(Settings(openalex_interval=0)) as net:
+        with anyio.fail_after(10):
+            assert (await net.request("openalex", "GET", f"{url}/works")).text == "Rate exceeded."
+            with pytest.raises(SourceRejected, match="HTTP 406"):
+                await net.request("openalex", "GET", f"{url}/works")
+    assert len(server.arrivals) == 2
+    assert net.hosts["openalex"].throttled == 0

@@ -22,7 +22,7 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from pasa_mcp.config import Settings
 from pasa_mcp.latexml import parse_page
-from pasa_mcp.net import Net
+from pasa_mcp.net import Net, SourceUnavailable
 from pasa_mcp.papers import normalize_arxiv_id, title_key
 from pasa_mcp.protocol import parse_queries, parse_sections, query_prompt, section_prompt, selector_prompt
 from tools.world import TRUE_ID, Corpus, Faults, Limits, World, crawl, latexml, reachable, vocab
@@ -515,6 +515,35 @@ async def test_fault_injection_at_rate_one_gives_each_fault(tmp_path: Path) -> N
     logged = [json.loads(line) for line in log_path.read_text().splitlines()]
     assert {r["service"] for r in logged} == {"s2", "openalex", "serper", "arxiv_html"}
     assert set(logged[0]) == {"time", "service", "method", "path", "status", "latency", "exceeded", "fault"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("kind", "status", "last"),
+    [("rate_exceeded", 200, "HTTP 200 throttling: Rate exceeded."), ("status_406", 406, "HTTP 406 throttling")],
+)
+async def test_arxivs_other_throttling_forms_are_served_and_read_as_throttling(
+    kind: str, status: int, last: str
+) -> None:
+    faults = {"arxiv_api": Faults(**{kind: 1.0})}
+    async with World.start(seed=2, papers=200, latency=False, limits={}, faults=faults) as world:
+        url = world.settings()["arxiv_api_url"]
+        async with httpx.AsyncClient(timeout=10) as client:
+            answer = await client.get(url, params={"id_list": "0000.0000"})
+        assert answer.status_code == status and answer.headers["x-simulation"] == SIM
+        if kind == "rate_exceeded":
+            assert answer.text == "Rate exceeded."
+        net = Net(Settings(**world.settings(), http_retries=1))
+        try:
+            with anyio.fail_after(20), pytest.raises(SourceUnavailable) as caught:
+                await net.request(
+                    "arxiv", "GET", url, params={"id_list": "0000.0000"}, parse=lambda r: ET.fromstring(r.text)
+                )
+        finally:
+            await net.aclose()
+    assert str(caught.value).startswith(f"arXiv API unavailable: 1 retries, last {last}")  # not "malformed answer"
+    assert net.hosts["arxiv"].throttled == 2
+    assert [r["fault"] for r in world.log.records] == [kind] * 3
 
 
 # The crawler-recall bound -----------------------------------------------------------------------

@@ -3,7 +3,8 @@
 `Gate` is ASGI middleware in front of each service. In order: it checks the service's rate limit
 (GCRA: a sustained interval between requests plus a burst, and optionally a concurrency cap) and
 answers 429 with Retry-After when a request comes too early; it draws a fault (5xx, a time-out that
-holds the request open, a TCP reset, or a 200 with a cut-off body); it waits the service's latency;
+holds the request open, a TCP reset, a 200 with a cut-off body, or one of arXiv's throttling forms:
+a 200 saying "Rate exceeded.", a 406); it waits the service's latency;
 and it logs the request. Every response carries `X-Simulation`.
 
 A request's time for the rate limit is when its bytes reached the service's connection (stamped
@@ -29,7 +30,8 @@ import anyio
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 SIMULATION_HEADER = (b"x-simulation", b"pasa-mcp tools/world")
-FAULT_KINDS = ("error", "timeout", "reset", "malformed")
+FAULT_KINDS = ("error", "timeout", "reset", "malformed", "rate_exceeded", "status_406")
+RATE_EXCEEDED = b"Rate exceeded."  # what arXiv says when it throttles, in a 429 and in a 200
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,10 @@ class Faults:
     timeout: float = 0.0  # no answer until the client gives up (or `hang_seconds`, then 504)
     reset: float = 0.0  # the TCP connection is reset before any answer
     malformed: float = 0.0  # HTTP 200 with the body cut off part-way
+    # arXiv's other ways of throttling, without Retry-After: a 200 whose whole body is "Rate exceeded.",
+    # and a 406 from its edge.
+    rate_exceeded: float = 0.0
+    status_406: float = 0.0
 
     def __post_init__(self) -> None:
         rates = [getattr(self, k) for k in FAULT_KINDS]
@@ -247,7 +253,13 @@ class Gate:
             await self._reset(scope, receive)
             return
         await anyio.sleep(self.state.delay())
-        if fault == "error":
+        if fault == "rate_exceeded":
+            await _respond(send, 200, "text/plain; charset=utf-8", RATE_EXCEEDED)
+        elif fault == "status_406":
+            await _respond(
+                send, 406, "text/html; charset=utf-8", b"<html><body><h1>406 Not Acceptable</h1></body></html>"
+            )
+        elif fault == "error":
             body = b"Simulated server error (pasa-mcp tools/world)"
             await _respond(send, self.state.error_status(), "text/plain; charset=utf-8", body)
         elif fault == "malformed":

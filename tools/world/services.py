@@ -21,15 +21,16 @@ from . import atom, latexml, oai, scholar, vllm
 from .config import Context
 from .corpus import ARXIV_ID, Corpus, Paper, unit
 from .engines import QueryError, arxiv_search, google
+from .gate import RATE_EXCEEDED
 
 _ATOM = "application/atom+xml; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
 
 # What each service says when a client exceeds its rate limit.
 LIMITED = {
-    "arxiv_api": ("text/plain; charset=utf-8", b"Rate exceeded."),
-    "arxiv_html": ("text/plain; charset=utf-8", b"Rate exceeded."),
-    "ar5iv": ("text/plain; charset=utf-8", b"Rate exceeded."),
+    "arxiv_api": ("text/plain; charset=utf-8", RATE_EXCEEDED),
+    "arxiv_html": ("text/plain; charset=utf-8", RATE_EXCEEDED),
+    "ar5iv": ("text/plain; charset=utf-8", RATE_EXCEEDED),
     "s2": (
         "application/json",
         b'{"message": "Too Many Requests. Please wait and try again or apply for a key for higher rate limits.",'
