@@ -160,5 +160,5 @@ async def test_a_deep_search_survives_a_faulty_web(tmp_path: Path) -> None:
                 result = await pasa.deep_search(row["question"], params)
         counts = world.log.counts()
     assert sum(c.get("faults", 0) for c in counts.values()) > 5, counts  # the faults did happen
-    assert result.status == "finished" and result.failures == []
+    assert result.status == "finished" and result.failures == [], result.failures
     assert metrics(result.tree, row["answer"])["crawler_recall"] == pytest.approx(bound)
