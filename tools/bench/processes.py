@@ -34,6 +34,7 @@ class Run:
     requests: dict[str, int]  # per service, every process together
     exceeded: int
     status_429: int
+    exceeded_at: dict[str, int]  # per service with any
 
     @property
     def polite(self) -> bool:
@@ -105,6 +106,7 @@ async def run_processes(world: World, processes: int, workdir: Path, state: Path
         requests={name: c["requests"] for name, c in sorted(counts.items())},
         exceeded=sum(c["exceeded"] for c in counts.values()),
         status_429=sum(c.get("status_429", 0) for c in counts.values()),
+        exceeded_at={name: c["exceeded"] for name, c in sorted(counts.items()) if c["exceeded"]},
     )
 
 
@@ -126,7 +128,8 @@ def show(run: Run, scale: float) -> str:
             f"{s['selected']:3d} selected  {s['outcome']}"
         )
     lines.append("  requests: " + ", ".join(f"{name} {n}" for name, n in run.requests.items()))
-    lines.append(f"  beyond a limit (exceeded): {run.exceeded}   HTTP 429: {run.status_429}")
+    at = f" ({', '.join(f'{name} {n}' for name, n in run.exceeded_at.items())})" if run.exceeded_at else ""
+    lines.append(f"  beyond a limit (exceeded): {run.exceeded}{at}   HTTP 429: {run.status_429}")
     return "\n".join(lines)
 
 
