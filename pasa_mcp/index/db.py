@@ -66,7 +66,7 @@ _SCHEMA = [
     "CREATE INDEX IF NOT EXISTS papers_doi ON papers(doi) WHERE doi IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS sections (paper_id INTEGER PRIMARY KEY, data TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    # Row ids whose tantivy documents must go (replaced or deleted rows), until the next sync.
+    # Row ids whose tantivy documents must go (replaced or deleted rows), until the next text commit.
     "CREATE TABLE IF NOT EXISTS unindex (id INTEGER PRIMARY KEY)",
 ]
 _COLUMNS = "id, arxiv_id, doi, title, abstract, authors, categories, published, venue"
@@ -242,11 +242,6 @@ class LocalIndex:
         self._feed(writer, [], gone)
         self.commit_text()
         return len(gone)
-
-    def sync(self) -> None:
-        """Bring the text index level with the rows and commit it (after an interrupted write)."""
-        self._text_writer()
-        self.commit_text()
 
     def _text_writer(self) -> tantivy.IndexWriter:
         """This process's text index writer, fed everything the rows hold that the index lacks.
