@@ -9,9 +9,11 @@ set for arXiv and Semantic Scholar against their published limits, when the URLs
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -154,8 +156,23 @@ def check_politeness(settings: Settings) -> list[Check]:
     return checks
 
 
+def check_state_dir(settings: Settings) -> Check:
+    """The pacing files shared by the user's pasa-mcp processes must be writable, or no search can pace."""
+    directory = Path(settings.state_dir) / "pacing"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".doctor-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return Check("pacing state", False, f"{directory}: {reason}", "set PASA_STATE_DIR to a writable directory")
+    clocks = sum(1 for path in directory.glob("*.json"))
+    return Check("pacing state", True, f"{directory}: writable, {clocks} host clocks shared by this user's processes")
+
+
 async def run_checks(settings: Settings) -> list[Check]:
-    checks = [check_store(settings), *check_politeness(settings)]
+    checks = [check_store(settings), check_state_dir(settings), *check_politeness(settings)]
     net = Net(settings)
     try:
         for role in ("crawler", "selector"):

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from pasa_mcp.config import Settings
-from pasa_mcp.doctor import check_politeness, run_checks
+from pasa_mcp.doctor import check_politeness, check_state_dir, run_checks
 from tools.world import World
 
 pytestmark = pytest.mark.anyio
@@ -88,3 +88,13 @@ def test_politeness_is_checked_against_the_real_hosts_only() -> None:
     assert not checks["politeness s2_interval"].ok
     mirror = Settings(arxiv_interval=0.1, arxiv_api_url="http://127.0.0.1:5/api/query")
     assert {c.part: c for c in check_politeness(mirror)}["politeness arxiv_interval"].ok
+
+
+def test_the_pacing_state_dir_must_be_writable(tmp_path: Path) -> None:
+    ok = check_state_dir(Settings(state_dir=tmp_path / "state"))
+    assert ok.ok and str(tmp_path / "state" / "pacing") in ok.detail and (tmp_path / "state" / "pacing").is_dir()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    failed = check_state_dir(Settings(state_dir=blocked))
+    assert not failed.ok and failed.fix == "set PASA_STATE_DIR to a writable directory"
+    assert str(blocked / "pacing") in failed.detail and "\n" not in failed.detail

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,10 @@ def main(argv: list[str] | None = None) -> None:
     names, out, config = parse(sys.argv[1:] if argv is None else argv)
     # Tables are wide: a pipe or file gets 160 columns instead of rich's 80 (COLUMNS still wins).
     console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
-    anyio.run(run, names, out, config, console)
+    # Each world listens on fresh ports: keep their pacing files out of the user's own state dir.
+    with tempfile.TemporaryDirectory(prefix="pasa-bench-state-") as state:
+        os.environ.setdefault("PASA_STATE_DIR", state)
+        anyio.run(run, names, out, config, console)
 
 
 if __name__ == "__main__":

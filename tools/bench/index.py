@@ -182,7 +182,8 @@ async def source_recall(papers: int, questions: int, work: Path, seed: int = 7) 
             index.close()
 
         await anyio.to_thread.run_sync(build)
-        settings = Settings(**world.settings(), store_path=work / "recall-store.sqlite3", index_path=index_path)
+        paths = {"store_path": work / "recall-store.sqlite3", "index_path": index_path, "state_dir": work / "state"}
+        settings = Settings(**world.settings(), **paths)  # pacing files of a world's ports stay with the bench
         async with open_app(settings) as pasa:
             for row in world.queries[:questions]:
                 before = EvalQuery.model_validate(row).end_date
