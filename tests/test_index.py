@@ -170,6 +170,8 @@ def test_category_filter_and_bad_lines(corpus: Corpus, snapshot: Path, tmp_path:
     wanted = [p for p in arxiv_papers(corpus) if any(c.startswith("cs.") or c == "hep-th" for c in p.categories)]
     assert counts["added"] == len(wanted) < len(lines)
     assert counts["bad"] == 2 and "nonsense" in " ".join(counts["errors"])
+    with pytest.raises(ValueError, match="not an arXiv category: 'machine learning'"):
+        import_snapshot(index, snapshot, categories="cs,machine learning")
     index.close()
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import msgspec
 
+from ..categories import in_categories, split_categories
 from ..papers import normalize_arxiv_id
 from .db import LocalIndex, Record
 
@@ -23,17 +24,14 @@ _MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct N
 
 
 def category_filter(spec: str | None) -> Callable[[Sequence[str]], bool] | None:
-    """`cs,stat.ML` -> a test: any category is `cs` or `cs.*`, or exactly `stat.ML`. None keeps all."""
+    """`cs,stat.ML` -> a test with the search filter's rule (categories.py): any category is `cs` or
+    `cs.*`, or exactly `stat.ML`. None keeps all; a bad category is a ValueError naming it."""
     if not spec:
         return None
-    wanted = [c.strip() for c in spec.split(",") if c.strip()]
+    wanted = split_categories(spec)
     if not wanted:
         raise ValueError(f"--categories names no category: {spec!r}")
-
-    def keep(categories: Sequence[str]) -> bool:
-        return any(c == w or c.startswith(w + ".") for c in categories for w in wanted)
-
-    return keep
+    return lambda categories: in_categories(categories, wanted)
 
 
 def _created(text: str) -> str | None:
