@@ -206,6 +206,7 @@ def test_a_store_or_index_that_cannot_be_used_is_one_line(
     lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("deep search")]
     assert len(lines) == 1, result.output
     assert expected.format(path=path) in lines[0], lines[0]
+    assert not path.with_name(path.name + ".tantivy").exists()  # a refused index leaves nothing behind
 
 
 @pytest.mark.usefixtures("closed_port_models")

@@ -116,7 +116,6 @@ class LocalIndex:
                 " `index harvest` or `index import-pasa`"
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.text_path.mkdir(exist_ok=True)
         self.db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         self.db.execute("PRAGMA journal_mode = WAL")
@@ -125,6 +124,7 @@ class LocalIndex:
         with self.write():
             for statement in _SCHEMA:
                 self.db.execute(statement)
+        self.text_path.mkdir(exist_ok=True)  # only once the rows' file is known good: a bad path leaves nothing
         self.schema = _schema()
         self.text = tantivy.Index(self.schema, path=str(self.text_path), reuse=True)
         self._writer: tantivy.IndexWriter | None = None
