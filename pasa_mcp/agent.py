@@ -29,11 +29,11 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from .categories import NOT_FILTERED, kept, parse_categories
 from .config import Settings
+from .layers import SEARCHES, Layer, Member
 from .limits import QUESTION_CHARS, check_text
 from .llm import ModelError
 from .net import SourceRejected, SourceUnavailable
 from .papers import Paper, Reference, SectionMap
-from .resolve import SEARCHES, Layer, Member
 from .scrub import scrub
 from .selector import score_cached
 from .sources import SearchSource, cached_search

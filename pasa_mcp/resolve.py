@@ -14,53 +14,39 @@ whole reference string. Identical titles are looked up once per call.
 
 A deep search resolves a whole layer's references with one arXiv id lookup: its expansions join a
 `Layer`, and the ids they ask for are sent together once every expansion has asked or given up, while
-their titles are matched at once.
+their titles are matched at once (layers.py).
 
 An entry that names no title of its own (`Reference.untitled`: "A. Name, Phys. Rev. Lett. 81, 2514
 (1998).") is never looked up by a fragment: without an id it is searched for by its whole text with
 the reference searches (OpenAlex, then Crossref's bibliographic query), and a work they return is
-accepted only when `reference_matches`: its year and its first author's surname are in the entry.
+accepted only when `titles.reference_matches`: its year and its first author's surname are in the entry.
 
-A remote or full-text candidate is accepted only when `titles_match`: the normalised titles
-(Unicode folded, accents and braces dropped, lower case, runs of anything but letters and digits as
-one space) or PaSa's title keys are equal, or their rapidfuzz ratio reaches FUZZY_THRESHOLD. At 95 it
-admits a typo or a dropped word in a long title, and rejects "Attention is not all you need" for
-"Attention is all you need" (92.6) and "... for image restoration" for "... for image recognition"
-(90.9).
+A remote or full-text candidate is accepted only when `titles.titles_match` says so.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextvars import ContextVar
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
-from rapidfuzz import fuzz
 
+from .layers import Member
 from .net import SourceRejected, SourceUnavailable
 from .papers import Paper, Reference, normalize_arxiv_id, normalize_doi, title_key
 from .store import Store
 from .tasks import gather
+from .titles import best_match, normalize_title, reference_matches, titles_match
 
 if TYPE_CHECKING:
     from .index.resolve import LocalResolver
     from .sources.arxiv import ArxivAPI
 
-FUZZY_THRESHOLD = 95.0  # rapidfuzz ratio (0-100) of normalised titles
 HIT_TTL = 90 * 86400.0  # seconds a remote match is remembered
 MISS_TTL = 7 * 86400.0  # a miss is retried sooner: the paper may appear, or a source may come back
 FTS_WORDS = 3  # words per local full-text query (FTS5 ANDs them), taken longest first ...
 FTS_QUERIES = 2  # ... in two disjoint groups, so one misspelt or variant word does not hide the paper
 FTS_CANDIDATES = 10  # best-ranked rows per query that the fuzzy rule then checks
-
-
-Fetch = Callable[[list[str]], Awaitable[dict[str, Paper]]]  # arXiv ids -> papers (ArxivAPI.papers)
-# Set by a deep search around each of its searches: their arXiv metadata lookups (Google's results)
-# share one request, sent once every search has asked or finished without asking (a `Layer`).
-SEARCHES: ContextVar[Member | None] = ContextVar("pasa_searches", default=None)
 
 
 class DoiLookup(Protocol):
@@ -85,46 +71,6 @@ class TitleMatcher(Protocol):
     async def match_title(self, title: str) -> Paper | None: ...
 
 
-def normalize_title(title: str) -> str:
-    """Lower case words of letters and digits; BibTeX's case-protecting braces ("{BERT}") dropped."""
-    folded = unicodedata.normalize("NFKD", title.replace("{", "").replace("}", ""))
-    folded = "".join(c for c in folded if not unicodedata.combining(c)).casefold()
-    return " ".join(re.sub(r"[\W_]+", " ", folded).split())
-
-
-def title_similarity(a: str, b: str) -> float:
-    """Rapidfuzz ratio (0-100) of the normalised titles."""
-    return fuzz.ratio(normalize_title(a), normalize_title(b))
-
-
-def titles_match(a: str, b: str) -> bool:
-    """True when two titles name the same paper (see the module docstring for the rule)."""
-    na, nb = normalize_title(a), normalize_title(b)
-    if not na or not nb:
-        return False
-    if na == nb or title_key(a) == title_key(b):
-        return True
-    return fuzz.ratio(na, nb, score_cutoff=FUZZY_THRESHOLD) > 0
-
-
-def reference_matches(text: str, paper: Paper) -> bool:
-    """True when `paper`, found by the whole reference string `text`, is the work it names."""
-    if paper.published is None or not paper.authors:
-        return False
-    folded = normalize_title(text)
-    surname = normalize_title(paper.authors[0]).rpartition(" ")[2]
-    year = rf"\b{paper.published.year}[a-z]?\b"  # "2018a" in author-year styles
-    return (
-        bool(surname) and re.search(rf"\b{re.escape(surname)}\b", folded) is not None and bool(re.search(year, folded))
-    )
-
-
-def best_match(title: str, candidates: Sequence[Paper]) -> Paper | None:
-    """The candidate whose title matches `title` best, or None when none matches."""
-    matching = [p for p in candidates if titles_match(title, p.title)]
-    return max(matching, key=lambda p: title_similarity(title, p.title), default=None)
-
-
 def _fts_queries(title: str) -> list[str]:
     words = sorted(set(normalize_title(title).split()), key=lambda w: (-len(w), w))
     groups = [words[i : i + FTS_WORDS] for i in range(0, FTS_WORDS * FTS_QUERIES, FTS_WORDS)]
@@ -135,68 +81,6 @@ def _id_keys(ref: Reference) -> list[str]:
     """The paper keys a reference gives itself: its arXiv id, then its DOI."""
     arxiv_id, doi = normalize_arxiv_id(ref.arxiv_id), normalize_doi(ref.doi)
     return ([f"arxiv:{arxiv_id}"] if arxiv_id else []) + ([f"doi:{doi}"] if doi else [])
-
-
-class Layer:
-    """The expansions of one layer of a deep search: the arXiv ids they ask for go out in one lookup.
-
-    Each expansion holds a `Member`; the lookup is sent once every member has asked or is done
-    without asking, so every member must be done on every path (`Member.done` may be called more
-    than once). A search that will add expansions is a member itself until it has added them, so the
-    layer cannot fire before its last expansion joined.
-    """
-
-    def __init__(self) -> None:
-        self._open = 0
-        self._ids: dict[str, None] = {}  # in the order asked
-        self._ready = anyio.Event()
-        self._turn = anyio.Lock()
-        self._found: dict[str, Paper] | None = None
-        self._error: Exception | None = None
-
-    def member(self) -> Member:
-        self._open += 1
-        return Member(self)
-
-    def _leave(self) -> None:
-        self._open -= 1
-        if self._open == 0:
-            self._ready.set()
-
-    async def _answer(self, ids: list[str], fetch: Fetch) -> dict[str, Paper]:
-        await self._ready.wait()
-        async with self._turn:  # the first member to wake sends the lookup for all
-            if self._found is None and self._error is None:
-                try:
-                    self._found = await fetch(list(self._ids))
-                except Exception as exc:
-                    self._error = exc
-        if self._error is not None:
-            raise self._error
-        assert self._found is not None
-        return {i: self._found[i] for i in ids if i in self._found}
-
-
-class Member:
-    """One expansion's (or search's) place in a `Layer`."""
-
-    def __init__(self, layer: Layer) -> None:
-        self.layer, self._done = layer, False
-
-    def done(self) -> None:
-        """This member will ask for nothing (more); the layer stops waiting for it."""
-        if not self._done:
-            self._done = True
-            self.layer._leave()
-
-    async def arxiv_papers(self, ids: Iterable[str], fetch: Fetch) -> dict[str, Paper]:
-        """`fetch`'s papers for `ids`, from the layer's one lookup (a second ask goes out on its own)."""
-        ids = list(ids)
-        if self._done:
-            return await fetch(ids)
-        self.layer._ids.update(dict.fromkeys(ids))
-        self.done()
-        return await self.layer._answer(ids, fetch)
 
 
 class Resolver:

@@ -9,9 +9,9 @@ from datetime import date
 
 import anyio
 
+from pasa_mcp.layers import Member
 from pasa_mcp.net import SourceUnavailable
 from pasa_mcp.papers import Paper, Reference, SectionMap
-from pasa_mcp.resolve import Member
 
 _IDS: dict[str, int] = {}
 _DIGITS = str.maketrans("0123456789", "abcdefghij")

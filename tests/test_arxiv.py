@@ -16,8 +16,8 @@ import pytest
 from conftest import fixture_json, fixture_text
 
 from pasa_mcp.config import Settings
+from pasa_mcp.layers import SEARCHES, Layer, Member
 from pasa_mcp.net import Net, SourceRejected
-from pasa_mcp.resolve import SEARCHES, Layer, Member
 from pasa_mcp.sources.arxiv import (
     EMPTY_RETRIES,
     MAX_QUERY_CHARS,

@@ -29,8 +29,8 @@ from pasa_mcp.categories import NOT_FILTERED, arxiv_clause, kept, parse_categori
 from pasa_mcp.cli import app
 from pasa_mcp.index.db import LocalIndex, Record
 from pasa_mcp.index.snapshot import import_snapshot
+from pasa_mcp.layers import Member
 from pasa_mcp.papers import Paper, Reference
-from pasa_mcp.resolve import Member
 from pasa_mcp.sources import cached_search
 from pasa_mcp.sources.arxiv import parse_feed, search_query
 from pasa_mcp.store import Store

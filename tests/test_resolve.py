@@ -14,11 +14,13 @@ from conftest import fixture_json
 from test_arxiv import TESTING, atom, feed, recorded_entries
 
 from pasa_mcp.config import Settings
+from pasa_mcp.layers import Layer, Member
 from pasa_mcp.net import Net, SourceRejected, SourceUnavailable
 from pasa_mcp.papers import Paper, Reference, title_key
-from pasa_mcp.resolve import Layer, Member, Resolver, titles_match
+from pasa_mcp.resolve import Resolver
 from pasa_mcp.sources.arxiv import TITLES_PER_QUERY, ArxivAPI, parse_feed, title_phrase
 from pasa_mcp.store import Store
+from pasa_mcp.titles import titles_match
 
 pytestmark = pytest.mark.anyio
 
@@ -363,7 +365,7 @@ async def test_reference_searches_that_all_fail_are_an_error_not_a_miss(store: S
 
 
 def test_reference_matches_needs_the_year_and_the_first_authors_surname() -> None:
-    from pasa_mcp.resolve import reference_matches
+    from pasa_mcp.titles import reference_matches
 
     assert reference_matches(APS, porter(2000, "10.5555/a"))
     assert reference_matches(ASTRO, porter(2001, "10.5555/b"))  # "2001a"

@@ -278,8 +278,8 @@ async def test_openalex_answers_in_its_json_shapes(world: World, client) -> None
 @pytest.mark.anyio
 async def test_crossref_finds_a_work_by_a_reference_string_without_its_title(world: World) -> None:
     from pasa_mcp.net import SourceRejected
-    from pasa_mcp.resolve import reference_matches
     from pasa_mcp.sources.crossref import Crossref
+    from pasa_mcp.titles import reference_matches
 
     settings = Settings(**{k: v for k, v in world.settings().items() if k.startswith("crossref")})
     _, paper = _answer(world)

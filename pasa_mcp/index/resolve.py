@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from rapidfuzz import fuzz
 
 from ..papers import Paper, Reference, find_arxiv_id, normalize_arxiv_id, normalize_doi
-from ..resolve import FUZZY_THRESHOLD, best_match, normalize_title
+from ..titles import FUZZY_THRESHOLD, best_match, normalize_title
 from .db import LocalIndex
 
 MIN_TITLE_WORDS = 3  # a title found inside a reference string must be this long to count

@@ -9,7 +9,7 @@ external entities and refuses entity expansion bombs).
 
 At 3 s a request, arXiv's cost is the number of requests: id and title lookups of concurrent callers
 are merged into full requests by a `Coalescer`. The metadata lookups of a deep search's searches
-share one request (`resolve.SEARCHES`), as the cited ids of each layer do (`resolve.Layer`).
+share one request (`layers.SEARCHES`), as the cited ids of each layer do (`layers.Layer`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import anyio
 
 from ..categories import arxiv_clause
 from ..config import Settings
+from ..layers import SEARCHES
 from ..net import Net, SourceRejected
 from ..papers import Paper, normalize_arxiv_id
-from ..resolve import SEARCHES, best_match, normalize_title
+from ..titles import best_match, normalize_title
 
 if TYPE_CHECKING:
     from ..index.db import LocalIndex
@@ -233,7 +234,7 @@ class ArxivAPI:
 
         Keys are the normalised ids (no version); ids arXiv does not know are absent. Raises
         ValueError naming any id that is not an arXiv id, before sending anything. `gather`: inside a
-        deep search's search (`resolve.SEARCHES`), share one request with its other searches.
+        deep search's search (`layers.SEARCHES`), share one request with its other searches.
         """
         normalized = {raw: normalize_arxiv_id(raw) for raw in ids}
         if bad := [raw for raw, arxiv_id in normalized.items() if arxiv_id is None]:
@@ -262,7 +263,7 @@ class ArxivAPI:
     async def search_titles(self, titles: Iterable[str]) -> dict[str, Paper | None]:
         """The arXiv paper for each title, or None: many titles per request (`ti:"a" OR ti:"b"`).
 
-        A hit is accepted only by `resolve.titles_match`; the best match among the entries of the
+        A hit is accepted only by `titles.titles_match`; the best match among the entries of the
         request that carried the title wins.
         """
         phrases = {title: title_phrase(title) for title in titles}

@@ -15,7 +15,7 @@ from ..net import Net
 from ..papers import Paper
 
 NAME = "crossref"
-CANDIDATES = 3  # best-scored works returned for a reference string; resolve.reference_matches checks them
+CANDIDATES = 3  # best-scored works returned for a reference string; titles.reference_matches checks them
 SELECT = "DOI,title,author,issued,container-title,URL"
 
 

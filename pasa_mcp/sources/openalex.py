@@ -14,13 +14,13 @@ from typing import Any
 from ..config import Settings
 from ..net import Net, SourceRejected
 from ..papers import Paper, Reference, normalize_arxiv_id, normalize_doi
-from ..resolve import best_match
+from ..titles import best_match
 
 NAME = "openalex"
 MAX_PER_PAGE = 100  # the current API allows 1..100 results a page
 # Values OR-ed in one filter: the current docs allow 100, older docs 50; 50 is safe under both.
 BATCH_SIZE = 50
-MATCH_CANDIDATES = 5  # title-search hits compared against the wanted title (resolve.titles_match)
+MATCH_CANDIDATES = 5  # title-search hits compared against the wanted title (titles.titles_match)
 # Root-level fields we read: `select` keeps list answers small (referenced works carry large graphs).
 SELECT = (
     "id,doi,title,display_name,publication_date,publication_year,ids,primary_location,locations,"
@@ -163,7 +163,7 @@ class OpenAlex:
         return [p for work in await self._works(**params) if (p := paper_from_work(work))]
 
     async def match_title(self, title: str) -> Paper | None:
-        """The work whose title best matches `title`, if `resolve.titles_match` calls them one work."""
+        """The work whose title best matches `title`, if `titles.titles_match` calls them one work."""
         words = " ".join(_FILTER_UNSAFE.sub(" ", title).split())
         if not words:
             raise ValueError(f"OpenAlex title match needs a title with words, got {title!r}")

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from ..config import Settings
 from ..net import Net, SourceRejected, SourceUnavailable
 from ..papers import Paper, Reference
-from ..resolve import best_match
+from ..titles import best_match
 
 NAME = "semantic_scholar"
 FIELDS = "title,abstract,externalIds,authors,year,publicationDate,venue,journal,url"
@@ -112,7 +112,7 @@ class SemanticScholar:
         return [p for record in body.get("data") or [] if (p := paper_from_record(record))]
 
     async def match_title(self, title: str) -> Paper | None:
-        """The paper S2 matches to `title`, if `resolve.titles_match` calls them one work."""
+        """The paper S2 matches to `title`, if `titles.titles_match` calls them one work."""
         if not title.strip():
             raise ValueError("Semantic Scholar title match needs a non-empty title")
         try:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from pasa_mcp.agent import DeepSearch, FullTextSource, ReferenceResolver
     from pasa_mcp.crawler import Crawler
-    from pasa_mcp.resolve import Member
+    from pasa_mcp.layers import Member
     from pasa_mcp.selector import Selector
     from pasa_mcp.sources import SearchSource
 
