@@ -67,31 +67,36 @@ class HostClock:
         self._connection = FileLock(directory / f"{name}.connection.lock", thread_local=False) if exclusive else None
 
     def _update(self, change: Callable[[dict[str, float], float], T]) -> T:
-        """Run `change(state, now)` under the lock; the state is written back if it changed. In a thread."""
+        """Run `change(state, now)` under the lock; the state is written back if it changed. In a thread.
+
+        The file is rewritten in place (a rename per update cost as much as the lock): only holders of
+        the lock read it, and a file cut off by a crash reads as no state."""
         try:
             with self._guard:
                 self._directory.mkdir(parents=True, exist_ok=True)
-                with self._lock.acquire(timeout=LOCK_TIMEOUT):
+                with (
+                    self._lock.acquire(timeout=LOCK_TIMEOUT),
+                    os.fdopen(os.open(self._state, os.O_RDWR | os.O_CREAT, 0o644), "r+b") as file,
+                ):
                     now = time.time()
-                    state = self._read(now)
+                    state = self._parse(file.read(), now)
                     before = dict(state)
                     result = change(state, now)
                     if state != before:
-                        temporary = self._state.with_suffix(f".{os.getpid()}.tmp")
-                        temporary.write_text(json.dumps(state), encoding="utf-8")
-                        os.replace(temporary, self._state)
+                        file.seek(0)
+                        file.write(json.dumps(state).encode())
+                        file.truncate()
                     return result
         except (OSError, Timeout) as exc:
             raise PacingStateError(
                 f"pacing state {self._directory} unusable ({exc}); set PASA_STATE_DIR to a writable directory"
             ) from None
 
-    def _read(self, now: float) -> dict[str, float]:
+    @staticmethod
+    def _parse(data: bytes, now: float) -> dict[str, float]:
         try:
-            stored = json.loads(self._state.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except ValueError:  # a file cut off by a crash: start afresh
+            stored = json.loads(data)
+        except ValueError:  # empty (new), or cut off by a crash: start afresh
             return {}
         if not isinstance(stored, dict):
             return {}

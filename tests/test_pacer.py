@@ -31,6 +31,7 @@ from starlette.routing import Route
 
 from pasa_mcp.config import Settings
 from pasa_mcp.net import Net
+from pasa_mcp.pacer import HostClock, Rate
 from tools.world.gate import ARRIVED, ResettableH11Protocol
 
 pytestmark = pytest.mark.anyio
@@ -44,6 +45,7 @@ WORKER = """
 import sys, anyio
 from pasa_mcp.config import Settings
 from pasa_mcp.net import Net
+from pasa_mcp.pacer import HostClock, Rate
 
 async def main(url, host, requests, interval):
     net = Net(Settings(arxiv_interval=interval, s2_interval=interval, http_retries=3))
@@ -219,3 +221,14 @@ async def test_a_slow_handshake_does_not_shorten_the_gap_the_server_sees() -> No
             await net.aclose()
     assert backend.connections == 1
     assert min(gaps(server.arrivals)) >= INTERVAL - JITTER
+
+
+def test_the_state_file_is_rewritten_in_place_and_a_torn_one_reads_as_no_state(tmp_path: Path) -> None:
+    clock = HostClock(tmp_path, "arxiv@export.arxiv.org_443", Rate(3.0, 1), exclusive=False)
+    state = tmp_path / "arxiv@export.arxiv.org_443.json"
+    state.write_bytes(b'{"booked": 17000')  # a crash in the middle of a write
+    assert clock._update(clock._book) == 0.0  # no state: the first booking goes at once
+    booked = json.loads(state.read_bytes())["booked"]
+    state.write_bytes(json.dumps({"booked": booked, "note": "x" * 200}).encode())  # a longer file ...
+    assert clock._update(clock._book) == pytest.approx(booked - time.time(), abs=0.5)  # ... read under the lock
+    assert json.loads(state.read_bytes()) == {"booked": pytest.approx(booked + 3.0)}  # ... and cut to the new state
