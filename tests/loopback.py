@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import uvicorn
@@ -12,14 +13,15 @@ from starlette.applications import Starlette
 
 
 @asynccontextmanager
-async def serve(app: Starlette) -> AsyncIterator[str]:
-    """`app` on a loopback port; the socket listens before uvicorn starts, so no start-up wait."""
+async def serve(app: Starlette, http: Any = "h11") -> AsyncIterator[str]:
+    """`app` on a loopback port; the socket listens before uvicorn starts, so no start-up wait.
+    `http`: uvicorn's HTTP protocol (a class of it, such as the world's stamping one)."""
     sock = socket.socket()
     # Without it every response waits ~40 ms (Nagle's algorithm meets the client's delayed ACK).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off", ws="none", http="h11"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off", ws="none", http=http))
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(server.serve, [sock])

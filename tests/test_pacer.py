@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +21,8 @@ import anyio
 import httpcore
 import httpx
 import pytest
-import uvicorn
 from anyio.streams.text import TextReceiveStream
+from loopback import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -86,26 +85,9 @@ class Stamps:
         return response
 
 
-@asynccontextmanager
-async def stamping(server: Stamps) -> AsyncIterator[str]:
+def stamping(server: Stamps) -> AbstractAsyncContextManager[str]:
     """A loopback server that stamps each request when its bytes reach the connection."""
-    app = Starlette(routes=[Route("/{path:path}", server.endpoint)])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY on accept
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    config = uvicorn.Config(app, log_level="error", lifespan="off", ws="none", http=ResettableH11Protocol)
-    uv = uvicorn.Server(config)
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(uv.serve, [sock])
-            try:
-                yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-            finally:
-                for listener in uv.servers:
-                    listener.close()
-                tg.cancel_scope.cancel()
-    finally:
-        sock.close()
+    return serve(Starlette(routes=[Route("/{path:path}", server.endpoint)]), http=ResettableH11Protocol)
 
 
 class Worker:
