@@ -13,7 +13,6 @@ import os
 import sqlite3
 import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -23,6 +22,7 @@ import typer
 from .config import Settings
 from .llm import ModelClient, ModelError, ModelNotRunning, ModelRejected, Role, Sampling, message_text
 from .net import Net, SourceRejected, SourceUnavailable
+from .pacer import Pacer
 from .papers import Paper
 from .protocol import query_prompt
 from .selector import GeneralSelector, PasaSelector
@@ -158,7 +158,7 @@ def check_politeness(settings: Settings) -> list[Check]:
 
 def check_state_dir(settings: Settings) -> Check:
     """The pacing files shared by the user's pasa-mcp processes must be writable, or no search can pace."""
-    directory = Path(settings.state_dir) / "pacing"
+    directory = Pacer(settings.state_dir).directory
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / f".doctor-{os.getpid()}"

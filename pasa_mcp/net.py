@@ -172,9 +172,9 @@ class Host:
                         self.name, 1, f"HTTP {response.status_code} with Retry-After {retry_after:.0f} s"
                     )
                 await clock.pause(retry_after)
-            raise _Retryable(throttling or f"HTTP {response.status_code}", retry_after, _short(scrub(response.text)))
+            raise _Retryable(throttling or f"HTTP {response.status_code}", retry_after, _short(response.text))
         if response.status_code >= 400:
-            raise SourceRejected(self.name, response.status_code, _short(scrub(response.text)))
+            raise SourceRejected(self.name, response.status_code, _short(response.text))
         return response
 
     def _wait(self, state: Any) -> float:
@@ -223,7 +223,7 @@ class Host:
                     try:
                         return response, parse(response)
                     except ValueError as exc:
-                        raise _Retryable(f"malformed answer ({_short(scrub(str(exc)), 80)})") from exc
+                        raise _Retryable(f"malformed answer ({_short(str(exc), 80)})") from exc
         except _Retryable as exc:
             raise SourceUnavailable(self.name, attempts, exc.last, exc.detail) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -248,7 +248,8 @@ def _throttling(key: str, response: httpx.Response) -> str | None:
 
 
 def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
+    """A remote's text for an error: secrets masked before it is cut (half a key is still a leak)."""
+    text = " ".join(scrub(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

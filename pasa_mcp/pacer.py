@@ -88,9 +88,12 @@ class HostClock:
                         file.truncate()
                     return result
         except (OSError, Timeout) as exc:
-            raise PacingStateError(
-                f"pacing state {self._directory} unusable ({exc}); set PASA_STATE_DIR to a writable directory"
-            ) from None
+            raise self._unusable(exc) from None
+
+    def _unusable(self, exc: Exception) -> PacingStateError:
+        return PacingStateError(
+            f"pacing state {self._directory} unusable ({exc}); set PASA_STATE_DIR to a writable directory"
+        )
 
     @staticmethod
     def _parse(data: bytes, now: float) -> dict[str, float]:
@@ -178,9 +181,7 @@ class HostClock:
         except Timeout:
             return False
         except OSError as exc:
-            raise PacingStateError(
-                f"pacing state {self._directory} unusable ({exc}); set PASA_STATE_DIR to a writable directory"
-            ) from None
+            raise self._unusable(exc) from None
         return True
 
 

@@ -87,8 +87,8 @@ TOOLS: list[tuple[Callable[..., Any], str, ToolAnnotations]] = [
 
 class _Server(MCPServer[AppState]):
     """MCPServer whose argument errors say, in plain words on one line, which argument and its bound
-    (sizes too: pasa_mcp.limits),
-    whose errors never carry a secret, and whose tool schemas are published compact (see mcp_tools.schemas)."""
+    (sizes too: pasa_mcp.limits), whose errors never carry a secret, and whose tool schemas are
+    published compact (see mcp_tools.schemas)."""
 
     async def read_resource(self, uri: Any, context: Any = None) -> Any:
         try:
