@@ -56,6 +56,9 @@ def test_snapshot_import_is_complete_idempotent_and_resumable(corpus: Corpus, sn
     found = index.papers_by_arxiv([old_style.arxiv_id, f"arXiv:{papers[5].arxiv_id}v1"])
     assert found[old_style.arxiv_id].title == old_style.title
     assert found[f"arXiv:{papers[5].arxiv_id}v1"].published == papers[5].published.date()
+    # The bulk import wrote without syncing; finished, its rows are synced into the file and the log is empty.
+    assert index.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL again
+    assert (tmp_path / "index.sqlite3-wal").stat().st_size == 0
     # Again: the finished file is not read again; with its state gone, every record is unchanged.
     assert import_snapshot(index, snapshot)["read"] == 0
     index.set_state(f"import-arxiv:{snapshot.resolve()}:", None)
