@@ -36,7 +36,7 @@ def limits(console: Console, result: dict[str, Any]) -> None:
     """Each cold search against its physical limit (tools/world/limit.py) and its same-requests bound."""
     scale = result["world"]["time_scale"]
     table = Table(title=_title("1. Cold default deep searches against the physical limit of the sources", result))
-    columns = ("question", "wall", "physical limit", "wall/limit", "blind limit", "wall/blind")
+    columns = ("question", "wall", "physical limit", "wall/limit", "blind limit", "wall/blind", "blind/limit")
     columns += ("same-requests bound", "wall/bound", "arXiv API")
     for column in (*columns, "pasa-mcp CPU s"):
         table.add_column(column, justify="left" if column == "question" else "right")
@@ -48,6 +48,7 @@ def limits(console: Console, result: dict[str, Any]) -> None:
             f"{q['limit_ratio']:.2f}",
             _s(q["blind_limit"], scale),
             f"{q['blind_ratio']:.2f}",
+            f"{q['blind_over_limit']:.2f}",
             _s(q["bound"], scale),
             f"{q['ratio']:.2f}",
             str(q["requests"].get("arxiv_api", 0)),
@@ -61,6 +62,7 @@ def limits(console: Console, result: dict[str, Any]) -> None:
         _spread(m["limit_ratio"], ".2f"),
         _spread(m["blind_real"], ".1f") + " real",
         _spread(m["blind_ratio"], ".2f"),
+        _spread(m["blind_over_limit"], ".2f"),
         "",
         _spread(m["ratio"], ".2f"),
         _spread(m["arxiv_api_requests"], ".0f"),

@@ -208,6 +208,7 @@ def analyse(measured: Measured, world: World, row: dict[str, Any]) -> dict[str, 
         "blind_real": blind.seconds / scale,
         "blind_ratio": measured.wall / blind.seconds,
         "blind_misses": sum(layer.misses for layer in blind.layers),
+        "blind_over_limit": blind.seconds / limit.seconds,  # the least wall / limit a client without an oracle reaches
         "chain_bound": found.chain,
         "bound": found.total,
         "bound_real": found.total / scale,
@@ -278,7 +279,16 @@ async def single(config: BenchConfig, want: set[str]) -> dict[str, dict[str, Any
             questions = [runs[0], *(analyse(m, world, r) for m, r in zip(others, rows[1:], strict=True))]
             medians = {
                 key: spread([q[key] for q in questions])
-                for key in ("wall_real", "limit_real", "limit_ratio", "blind_real", "blind_ratio", "ratio", "cpu")
+                for key in (
+                    "wall_real",
+                    "limit_real",
+                    "limit_ratio",
+                    "blind_real",
+                    "blind_ratio",
+                    "blind_over_limit",
+                    "ratio",
+                    "cpu",
+                )
             }
             medians["arxiv_api_requests"] = spread([q["requests"].get("arxiv_api", 0) for q in questions])
             out["wall"] = meta | {
