@@ -317,7 +317,7 @@ class LocalIndex:
     def finish(self) -> None:
         """Commit the text index, wait for its background merges and release the writer (end of an import).
 
-        A bulk import writes its rows without syncing them (an eighth of its time at 1M papers went to
+        A bulk import writes its rows without syncing them (5-12% of its time at 1M papers went to
         the syncs of SQLite's checkpoints): a crash of the process loses nothing, a power cut in the
         middle of one can leave the file to be imported again. Here the rows are synced once, so an
         import that has finished is as durable as any other write."""
