@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
 
 import anyio
 import httpx
 import pytest
-from loopback import serve
-from starlette.applications import Starlette
-from starlette.requests import Request
+from loopback import Server, loopback
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from pasa_mcp.config import Settings
 from pasa_mcp.net import MAX_RETRY_AFTER, Net, SourceRejected, SourceUnavailable, retry_after_seconds
@@ -26,38 +22,6 @@ pytestmark = pytest.mark.anyio
 
 INTERVAL = 0.2
 JITTER = 0.01  # loopback delivery and event-loop timer slack; far below the interval
-
-
-@dataclass
-class Server:
-    """What the loopback server saw; `reply(n)` answers the n-th request (0-based)."""
-
-    reply: Callable[[int], Response] = lambda n: PlainTextResponse("ok")
-    latency: float = 0.0
-    arrivals: list[float] = field(default_factory=list)
-    answered: list[tuple[int, float]] = field(default_factory=list)  # (status, when sent)
-    clients: set[tuple[str, int]] = field(default_factory=set)
-    in_flight: int = 0
-    max_in_flight: int = 0
-
-    async def endpoint(self, request: Request) -> Response:
-        n = len(self.arrivals)
-        self.arrivals.append(time.monotonic())
-        self.clients.add(tuple(request.client))
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            if self.latency:
-                await anyio.sleep(self.latency)  # the server's own processing time, not a test wait
-            response = self.reply(n)
-        finally:
-            self.in_flight -= 1
-        self.answered.append((response.status_code, time.monotonic()))
-        return response
-
-
-def loopback(server: Server) -> AbstractAsyncContextManager[str]:
-    return serve(Starlette(routes=[Route("/{path:path}", server.endpoint, methods=["GET", "POST"])]))
 
 
 @asynccontextmanager

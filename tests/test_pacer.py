@@ -12,9 +12,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -22,16 +21,13 @@ import httpcore
 import httpx
 import pytest
 from anyio.streams.text import TextReceiveStream
-from loopback import serve
-from starlette.applications import Starlette
-from starlette.requests import Request
+from loopback import Server, loopback
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from pasa_mcp.config import Settings
 from pasa_mcp.net import Net
 from pasa_mcp.pacer import HostClock, Rate
-from tools.world.gate import ARRIVED, ResettableH11Protocol
+from tools.world.gate import ResettableH11Protocol
 
 pytestmark = pytest.mark.anyio
 
@@ -62,32 +58,9 @@ anyio.run(main, sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
 """
 
 
-@dataclass
-class Stamps:
-    reply: Callable[[int], Response] = lambda n: PlainTextResponse("ok")
-    latency: float = 0.05
-    arrivals: list[float] = field(default_factory=list)
-    answered: list[tuple[int, float]] = field(default_factory=list)
-    in_flight: int = 0
-    max_in_flight: int = 0
-
-    async def endpoint(self, request: Request) -> Response:
-        n = len(self.arrivals)
-        self.arrivals.append(request.scope.get(ARRIVED, time.monotonic()))
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            await anyio.sleep(self.latency)  # the server's own work
-            response = self.reply(n)
-        finally:
-            self.in_flight -= 1
-        self.answered.append((response.status_code, time.monotonic()))
-        return response
-
-
-def stamping(server: Stamps) -> AbstractAsyncContextManager[str]:
+def stamping(server: Server) -> AbstractAsyncContextManager[str]:
     """A loopback server that stamps each request when its bytes reach the connection."""
-    return serve(Starlette(routes=[Route("/{path:path}", server.endpoint)]), http=ResettableH11Protocol)
+    return loopback(server, http=ResettableH11Protocol)
 
 
 class Worker:
@@ -137,7 +110,7 @@ def gaps(times: list[float]) -> list[float]:
 
 
 async def test_processes_share_one_pacer_and_one_connection_per_host(tmp_path: Path) -> None:
-    server = Stamps()
+    server = Server(latency=0.05)
     async with stamping(server) as url:
         with anyio.fail_after(60):
             async with workers(3, url, "arxiv", 3, tmp_path / "state") as started:
@@ -158,7 +131,7 @@ async def test_a_retry_after_seen_by_one_process_holds_the_others(tmp_path: Path
             return PlainTextResponse("slow down", status_code=429, headers={"Retry-After": str(pause)})
         return PlainTextResponse("ok")
 
-    server = Stamps(reply=reply, latency=0.0)
+    server = Server(reply=reply, latency=0.0)
     state = tmp_path / "state"
     async with stamping(server) as url:
         with anyio.fail_after(60):
@@ -189,7 +162,7 @@ class SlowConnect(httpcore.AsyncNetworkBackend):
 
 
 async def test_a_slow_handshake_does_not_shorten_the_gap_the_server_sees() -> None:
-    server = Stamps(latency=0.0)
+    server = Server(latency=0.0)
     backend = SlowConnect(delay=0.2)
     transport = httpx.AsyncHTTPTransport()
     transport._pool = httpcore.AsyncConnectionPool(network_backend=backend)  # noqa: SLF001 (no public hook)
