@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     serper_api_key: SecretStr | None = Field(None, validation_alias=_env("serper_api_key", "SERPER_API_KEY"))
     serper_url: str = "https://google.serper.dev"
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
-    arxiv_oai_url: str = "https://export.arxiv.org/oai2"
+    arxiv_oai_url: str = "https://oaipmh.arxiv.org/oai"  # arXiv's OAI-PMH since 2025 (export.arxiv.org/oai2 redirects)
     # arXiv asks programs to fetch from export.arxiv.org (the same LaTeXML pages at /html/IDvN);
     # https://arxiv.org/html also works, paced per its robots.txt (arxiv_html_interval = 15).
     arxiv_html_url: str = "https://export.arxiv.org/html"

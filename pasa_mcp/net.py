@@ -89,8 +89,9 @@ class _Repace(Exception):
 class Host:
     """Politeness for one remote host: concurrency, pacing, retries, Retry-After.
 
-    `key` names the host's clocks in the shared pacing state (with the network location asked);
-    `exclusive` hosts take one connection at a time across every process."""
+    `key` names the host's clocks in the shared pacing state (with the network location asked, or
+    `site` for a host whose limit covers several locations); `exclusive` hosts take one connection
+    at a time across every process."""
 
     def __init__(
         self,
@@ -102,21 +103,23 @@ class Host:
         burst: int = 1,
         concurrency: int = 8,
         exclusive: bool = False,
+        site: str | None = None,
         retries: int = 5,
     ) -> None:
         self.name = name
         self.key = key or name
         self.interval = interval
         self.retries = retries
-        self._pacer, self._rate, self._exclusive = pacer, Rate(interval, burst), exclusive
+        self._pacer, self._rate, self._exclusive, self._site = pacer, Rate(interval, burst), exclusive, site
         self._slots = anyio.Semaphore(concurrency)
         self.requests = 0  # sent, retries included: benchmarks and run reports read it
         self.throttled = 0  # throttling answers received (429, and arXiv's other forms)
         self._backoff = wait_exponential_jitter(initial=1, max=30)
 
     def clock(self, url: httpx.URL) -> HostClock:
-        """The shared clock of this host at `url`'s network location."""
-        return self._pacer.clock(self.key, f"{url.host}:{url.port or url.scheme}", self._rate, self._exclusive)
+        """The shared clock of this host at `url`'s network location (or at its site)."""
+        location = self._site or f"{url.host}:{url.port or url.scheme}"
+        return self._pacer.clock(self.key, location, self._rate, self._exclusive)
 
     async def _booked(self, clock: HostClock) -> None:
         """Book a slot (after any pause) and sleep until it."""
@@ -138,30 +141,33 @@ class Host:
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
         clock = self.clock(request.url)
-        async with self._slots, clock.connection():
+        async with self._slots:
             while True:
                 await self._booked(clock)  # inside the slot: requests queued for it must not skip a pause
-                on_wire, claimed = False, None
+                # A one-connection host's lock is taken when this request's turn has come, not while it
+                # sleeps until then: a process waiting for its turn must not hold the others back from theirs.
+                async with clock.connection():
+                    on_wire, claimed = False, None
 
-                async def trace(event: str, info: dict[str, Any]) -> None:
-                    nonlocal on_wire, claimed
-                    if event in WIRE_EVENTS:  # connected; the headers go next
-                        on_wire = True
-                        claimed = await self._claimed(clock)
-                    elif event in WRITTEN_EVENTS and claimed is not None:
-                        await clock.written(claimed, time.time())
+                    async def trace(event: str, info: dict[str, Any]) -> None:
+                        nonlocal on_wire, claimed
+                        if event in WIRE_EVENTS:  # connected; the headers go next
+                            on_wire = True
+                            claimed = await self._claimed(clock)
+                        elif event in WRITTEN_EVENTS and claimed is not None:
+                            await clock.written(claimed, time.time())
 
-                request.extensions = {**request.extensions, "trace": trace}
-                self.requests += 1
-                try:
-                    response = await client.send(request, follow_redirects=False)
-                except _Repace:
-                    self.requests -= 1  # never written: the connection was dropped before its headers
-                    continue
-                except httpx.TransportError as exc:
-                    raise _Retryable(type(exc).__name__) from exc
-                if not on_wire:  # a transport that does not report the wire (tests' MockTransport)
-                    await self._claimed(clock)
+                    request.extensions = {**request.extensions, "trace": trace}
+                    self.requests += 1
+                    try:
+                        response = await client.send(request, follow_redirects=False)
+                    except _Repace:
+                        self.requests -= 1  # never written: the connection was dropped before its headers
+                        continue
+                    except httpx.TransportError as exc:
+                        raise _Retryable(type(exc).__name__) from exc
+                    if not on_wire:  # a transport that does not report the wire (tests' MockTransport)
+                        await self._claimed(clock)
                 break
         if (throttling := _throttling(self.key, response)) or response.status_code >= 500:
             self.throttled += throttling is not None
@@ -303,7 +309,15 @@ class Net:
         self.retries = settings.http_retries
         self.offline = settings.offline  # then only the model endpoints ("model:..." hosts) are asked
         self._policies: dict[str, dict[str, Any]] = {
-            "arxiv": {"label": "arXiv API", "interval": settings.arxiv_interval, "concurrency": 1, "exclusive": True},
+            # arXiv's terms give its legacy APIs one limit together: the query API (export.arxiv.org)
+            # and OAI-PMH (oaipmh.arxiv.org) share one clock and one connection, wherever they are.
+            "arxiv": {
+                "label": "arXiv API",
+                "interval": settings.arxiv_interval,
+                "concurrency": 1,
+                "exclusive": True,
+                "site": "arxiv-legacy-apis",
+            },
             "arxiv_html": {
                 "label": "arXiv HTML",
                 "interval": settings.arxiv_html_interval,

@@ -10,6 +10,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import anyio
 import pytest
 from typer.testing import CliRunner
 
@@ -283,10 +284,47 @@ async def test_harvest_pages_politely_resumes_and_continues_from_its_datestamp(t
         await net.aclose()
         index.close()
         counts = world.log.counts()["arxiv_api"]
-        oai = [r for r in world.log.records if r["path"].startswith("/oai2")]
+        oai = [r for r in world.log.records if r["path"].startswith("/oai")]
     assert counts["requests"] > requests_before
     assert counts["exceeded"] == 0 and counts.get("status_429", 0) == 0, counts
     assert any(r["status"] == 503 for r in oai)  # flow control was met and waited out
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/oai", "/oai2"])  # arXiv's OAI-PMH address, and the old one that redirects there
+async def test_a_harvest_and_api_requests_in_two_processes_keep_arxivs_one_limit(tmp_path: Path, path: str) -> None:
+    # OAI-PMH listens apart from the API (as oaipmh.arxiv.org and export.arxiv.org) but the world's
+    # gate counts both against one limit, as arXiv's terms do for its legacy APIs.
+    async with World.start(seed=SEED, papers=PAPERS, time_scale=0.1, oai_page_size=60, latency=False) as world:
+        settings = Settings(**world.settings(), store_path=tmp_path / "store.sqlite3")
+        url = settings.arxiv_oai_url if path == "/oai" else f"{world.urls['arxiv_api']}/oai2"
+        index = LocalIndex(tmp_path / "index.sqlite3")
+        harvesting, searching = Net(settings), Net(settings)  # two processes' clients, one state dir
+
+        async def lookups() -> None:
+            for n in range(6):
+                ids = ",".join(p.arxiv_id for p in world.corpus.papers[n * 5 : n * 5 + 5] if p.arxiv_id)
+                await searching.request("arxiv", "GET", settings.arxiv_api_url, params={"id_list": ids})
+
+        done: dict[str, int] = {}
+
+        async def harvesting_all() -> None:
+            done.update(await harvest(index, harvesting, url))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(harvesting_all)
+            group.start_soon(lookups)
+        await harvesting.aclose()
+        await searching.aclose()
+        index.close()
+        records = [r for r in world.log.records if r["service"] == "arxiv_api"]
+    api = [r["time"] for r in records if r["path"].startswith("/api/")]
+    oai = [r["time"] for r in records if r["path"].startswith("/oai?")]
+    assert len(api) == 6 and len(oai) == done["pages"] > 3 and done["added"] == len(arxiv_papers(world.corpus))
+    assert min(oai) < max(api) and min(api) < max(oai)  # the two ran at the same time
+    if path == "/oai2":  # each page asked at the old address first, then where it moved
+        assert sum(r["path"].startswith("/oai2?") and r["status"] == 301 for r in records) == len(oai)
+    assert not [r for r in records if r["exceeded"]], "a request came before arXiv's limit allowed it"
 
 
 @pytest.mark.anyio

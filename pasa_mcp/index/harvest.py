@@ -1,8 +1,9 @@
 """arXiv's OAI-PMH interface into the local index: ListRecords in the `arXiv` metadata format.
 
 arXiv's preferred way to keep a copy current. Every request goes through the process's `Net` as the
-"arxiv" host (export.arxiv.org serves the API and OAI-PMH alike): one request every 3 s over one
-connection, 503 with Retry-After waited out, shared with anything else the process sends there.
+"arxiv" host: arXiv's terms give its legacy APIs one limit together, so OAI-PMH (oaipmh.arxiv.org)
+shares the query API's (export.arxiv.org) clock and connection across the user's processes: one
+request every 3 s over one connection, 503 with Retry-After waited out.
 Each page commits with its resumption token, so an interrupted harvest resumes at the page it
 reached; a finished one remembers the newest datestamp, and the next run asks `from` that day.
 Deleted records remove the paper from the index.

@@ -46,7 +46,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, WorldConfig]:
     parser.add_argument("--papers", type=int, default=20000)
     parser.add_argument("--queries", type=int, default=100, help="planted questions to generate")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="first port (services take consecutive ones); 0: any")
+    parser.add_argument(
+        "--port", type=int, default=0, help="first port (services take consecutive ones, OAI-PMH the next); 0: any"
+    )
     parser.add_argument("--settings-out", type=Path, help="write pasa-mcp settings here (load with PASA_CONFIG)")
     parser.add_argument("--queries-out", type=Path, help="write the planted questions here (PaSa JSON lines)")
     parser.add_argument("--log", type=Path, help="write the request log here (JSON lines)")
@@ -99,6 +101,7 @@ async def run(args: argparse.Namespace, config: WorldConfig) -> None:
         )
         for name, url in world.urls.items():
             print(f"  {name:<11} {url}")
+        print(f"  {'(OAI-PMH)':<11} {world.oai_url}/oai  (served by arxiv_api, under its limit)")
         if args.settings_out:
             print(f"settings: {args.settings_out} (PASA_CONFIG={args.settings_out} pasa-mcp ...)")
         if args.queries_out:

@@ -57,7 +57,7 @@ class WorldConfig:
     vllm_version: str = "0.26.0"  # what /version says; below 0.26 logprob_token_ids is ignored
     serper_key: str = "sim-serper-key"
     host: str = "127.0.0.1"
-    port: int = 0  # first port (services take consecutive ones); 0 picks free ports
+    port: int = 0  # first port (services take consecutive ones, OAI-PMH the next); 0 picks free ports
     log_path: Path | None = None  # request log as JSON lines
     oai_page_size: int = 200  # records per OAI-PMH ListRecords page
     oai_flow_control: int = 0  # every N-th OAI-PMH request is answered 503 with Retry-After (0: never)
@@ -79,3 +79,4 @@ class Context:
     config: WorldConfig
     states: dict[str, ServiceState]
     log: RequestLog
+    oai_url: str = ""  # where OAI-PMH listens: the arxiv_api service's second location (world.py)

@@ -1,8 +1,9 @@
-"""arXiv's OAI-PMH interface (export.arxiv.org/oai2), simulated: Identify and ListRecords in the
+"""arXiv's OAI-PMH interface (oaipmh.arxiv.org/oai), simulated: Identify and ListRecords in the
 `arXiv` metadata format, with resumption tokens, sets, from/until, deleted records and flow control.
 
-It is served by the arxiv_api service (the same host as the API, as on arXiv), so its requests count
-against the same limit: one every 3 s, one at a time.
+It listens at a location of its own, as on arXiv since 2025 (the old address, export.arxiv.org/oai2,
+answers with a permanent redirect there), but is served by the arxiv_api service behind its gate:
+arXiv's terms give the legacy APIs one limit together, one request every 3 s and one at a time.
 """
 
 from __future__ import annotations

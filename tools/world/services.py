@@ -176,7 +176,12 @@ def _arxiv_api(ctx: Context, _: str) -> list[Route]:
 
     served = [0]  # OAI-PMH requests so far: every `oai_flow_control`-th is told to come back later
 
-    async def oai2(request: Request) -> Response:
+    async def moved(request: Request) -> Response:
+        """export.arxiv.org/oai2, arXiv's OAI-PMH address until 2025: a permanent redirect to the new one."""
+        query = f"?{request.url.query}" if request.url.query else ""
+        return Response(status_code=301, headers={"Location": f"{ctx.oai_url}/oai{query}"})
+
+    async def oai_pmh(request: Request) -> Response:
         params = request.query_params
         url = str(request.url.replace(query=""))
         served[0] += 1
@@ -217,7 +222,7 @@ def _arxiv_api(ctx: Context, _: str) -> list[Route]:
         base = f"{set_name};{since};{until}"
         return answer(oai.list_records(url, items, start, ctx.config.oai_page_size, base))
 
-    return [Route("/api/query", query), Route("/oai2", oai2)]
+    return [Route("/api/query", query), Route("/oai", oai_pmh), Route("/oai2", moved)]
 
 
 # arxiv.org/html and ar5iv -------------------------------------------------------------------------

@@ -56,9 +56,11 @@ class World:
         corpus: Corpus,
         log: RequestLog,
         urls: dict[str, str],
+        oai_url: str,
         threads: list[threading.Thread],
     ) -> None:
         self.config, self.corpus, self.log, self.urls = config, corpus, log, urls
+        self.oai_url = oai_url  # OAI-PMH's own location, served by arxiv_api (its requests count there)
         self._threads = threads
 
     @classmethod
@@ -88,9 +90,12 @@ class World:
             )
             for name in SERVICES
         }
-        ctx = Context(corpus, config, states, log)
         sockets = [_listen(config.host, config.port + i if config.port else 0) for i in range(len(SERVICES))]
         urls = {name: f"http://{config.host}:{s.getsockname()[1]}" for name, s in zip(SERVICES, sockets, strict=True)}
+        # OAI-PMH has a host of its own at arXiv (oaipmh.arxiv.org) but the API's limit (arXiv's terms
+        # give the legacy APIs one): the arxiv_api service, behind its one gate, listens there too.
+        oai_socket = _listen(config.host, config.port + len(SERVICES) if config.port else 0)
+        ctx = Context(corpus, config, states, log, oai_url=f"http://{config.host}:{oai_socket.getsockname()[1]}")
         servers: list[_Server] = []
         threads: list[threading.Thread] = []
         log_file = None if config.log_path is None else _LogFile(log, anyio.Path(config.log_path))
@@ -121,14 +126,15 @@ class World:
                         )
                     )
                     servers.append(server)
-                    threads.append(threading.Thread(target=server.run, args=([sock],), name=f"world-{name}"))
+                    listening = [sock, oai_socket] if name == "arxiv_api" else [sock]
+                    threads.append(threading.Thread(target=server.run, args=(listening,), name=f"world-{name}"))
                     threads[-1].start()
                 for server, thread in zip(servers, threads, strict=True):
                     while not server.ready.is_set():  # noqa: ASYNC110 (set by the server's own thread)
                         if not thread.is_alive():
                             raise RuntimeError(f"the world's {thread.name} server did not start")
                         await anyio.sleep(0.01)
-                world = cls(config, corpus, log, urls, threads)
+                world = cls(config, corpus, log, urls, ctx.oai_url, threads)
                 try:
                     yield world
                 finally:
@@ -138,7 +144,7 @@ class World:
                     for thread in threads:
                         await anyio.to_thread.run_sync(thread.join)
         finally:
-            for sock in sockets:
+            for sock in [*sockets, oai_socket]:
                 sock.close()
             if log_file is not None:
                 await log_file.flush()  # the requests that finished while the servers stopped
@@ -184,7 +190,7 @@ class World:
             "serper_api_key": self.config.serper_key,
             "serper_url": u["serper"],
             "arxiv_api_url": f"{u['arxiv_api']}/api/query",
-            "arxiv_oai_url": f"{u['arxiv_api']}/oai2",
+            "arxiv_oai_url": f"{self.oai_url}/oai",
             "arxiv_html_url": f"{u['arxiv_html']}/html",
             "ar5iv_url": f"{u['ar5iv']}/html",
             "s2_url": f"{u['s2']}/graph/v1",
