@@ -62,8 +62,8 @@ class Pasa:
         lists = [] if settings.offline else [self.semantic_scholar, self.openalex]
         self.fulltext = FullText(net, settings, store, reference_lists=lists, local=self.index)
         self.paper_text = PaperText(net, settings, store)
-        # Titles arXiv cannot match go to OpenAlex (generous limits), and to Semantic Scholar
-        # only with a key: its shared anonymous pool is too small for thousands of titles.
+        # Titles arXiv cannot match go to OpenAlex (its free key: 1,000 title searches a day), and to
+        # Semantic Scholar only with a key: its shared anonymous pool is too small for thousands of titles.
         matchers = [self.openalex] + ([self.semantic_scholar] if settings.s2_api_key else [])
         if settings.offline:
             self.resolver = Resolver(store, None, local=local)

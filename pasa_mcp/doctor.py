@@ -3,7 +3,8 @@
 Models (per base URL): reachable, serving the configured model, which engine, the chat template (a
 one-token chat request), P(True) of a known prompt (the selector). Sources: one small search each
 (reachable, key accepted). The store: opens, schema version, writable, size. Politeness: the intervals
-set for arXiv and Semantic Scholar against their published limits, when the URLs are theirs.
+set for arXiv and Semantic Scholar against their published limits, when the URLs are theirs. OpenAlex's
+key: every online deep search resolves cited titles, DOIs and reference lists there.
 """
 
 from __future__ import annotations
@@ -156,6 +157,20 @@ def check_politeness(settings: Settings) -> list[Check]:
     return checks
 
 
+def check_openalex_key(settings: Settings) -> Check:
+    """Since 13 February 2026 OpenAlex wants a (free) key and allows a few requests a day without one:
+    a deep search would spend that on its first layer and resolve the rest of its cited titles nowhere."""
+    if settings.openalex_api_key is not None:
+        return Check("openalex key", True, "set")
+    if settings.offline:
+        return Check("openalex key", True, "not set, not needed offline")
+    detail = (
+        "not set: OpenAlex has asked for a free API key since 13 February 2026 and allows a few requests"
+        " a day without one, and deep searches resolve cited titles, DOIs and reference lists there"
+    )
+    return Check("openalex key", False, detail, "get one at https://openalex.org/settings/api, set OPENALEX_API_KEY")
+
+
 def check_state_dir(settings: Settings) -> Check:
     """The pacing files shared by the user's pasa-mcp processes must be writable, or no search can pace."""
     directory = Pacer(settings.state_dir).directory
@@ -173,6 +188,7 @@ def check_state_dir(settings: Settings) -> Check:
 
 async def run_checks(settings: Settings) -> list[Check]:
     checks = [check_store(settings), check_state_dir(settings), *check_politeness(settings)]
+    checks.append(check_openalex_key(settings))
     net = Net(settings)
     try:
         for role in ("crawler", "selector"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -67,6 +68,11 @@ class _Retryable(Exception):
         self.last, self.retry_after, self.detail = last, retry_after, detail
 
 
+def _next_utc_midnight() -> float:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (today + timedelta(days=1)).timestamp()
+
+
 def retry_after_seconds(response: httpx.Response) -> float | None:
     """Seconds from a `Retry-After` header (delta-seconds or an HTTP date), or None."""
     value = response.headers.get("retry-after")
@@ -91,7 +97,9 @@ class Host:
 
     `key` names the host's clocks in the shared pacing state (with the network location asked, or
     `site` for a host whose limit covers several locations); `exclusive` hosts take one connection
-    at a time across every process."""
+    at a time across every process. A host with a daily `allowance` (OpenAlex) says it is spent with
+    a 429 without Retry-After: that request fails at once, and so does every later one until 00:00
+    UTC, when it renews (the text says how to get more)."""
 
     def __init__(
         self,
@@ -104,6 +112,7 @@ class Host:
         concurrency: int = 8,
         exclusive: bool = False,
         site: str | None = None,
+        allowance: str | None = None,
         retries: int = 5,
     ) -> None:
         self.name = name
@@ -111,6 +120,7 @@ class Host:
         self.interval = interval
         self.retries = retries
         self._pacer, self._rate, self._exclusive, self._site = pacer, Rate(interval, burst), exclusive, site
+        self._allowance, self._spent_until = allowance, 0.0
         self._slots = anyio.Semaphore(concurrency)
         self.requests = 0  # sent, retries included: benchmarks and run reports read it
         self.throttled = 0  # throttling answers received (429, and arXiv's other forms)
@@ -140,6 +150,8 @@ class Host:
             await anyio.sleep(wait)
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+        if time.time() < self._spent_until:
+            raise SourceUnavailable(self.name, 1, f"the daily allowance is spent until 00:00 UTC: {self._allowance}")
         clock = self.clock(request.url)
         async with self._slots:
             while True:
@@ -169,19 +181,23 @@ class Host:
                     if not on_wire:  # a transport that does not report the wire (tests' MockTransport)
                         await self._claimed(clock)
                 break
-        if (throttling := _throttling(self.key, response)) or response.status_code >= 500:
-            self.throttled += throttling is not None
-            retry_after = retry_after_seconds(response)
-            if retry_after is not None:
-                if retry_after > MAX_RETRY_AFTER:
-                    raise SourceUnavailable(
-                        self.name, 1, f"HTTP {response.status_code} with Retry-After {retry_after:.0f} s"
-                    )
-                await clock.pause(retry_after)
-            raise _Retryable(throttling or f"HTTP {response.status_code}", retry_after, _short(response.text))
-        if response.status_code >= 400:
-            raise SourceRejected(self.name, response.status_code, _short(response.text))
-        return response
+            # Still in the slot: a Retry-After must hold the host before the next queued request books.
+            if (throttling := _throttling(self.key, response)) or response.status_code >= 500:
+                self.throttled += throttling is not None
+                retry_after = retry_after_seconds(response)
+                if retry_after is None and response.status_code == 429 and self._allowance:
+                    self._spent_until = _next_utc_midnight()
+                    raise SourceUnavailable(self.name, 1, f"HTTP 429, the daily allowance is spent: {self._allowance}")
+                if retry_after is not None:
+                    if retry_after > MAX_RETRY_AFTER:
+                        raise SourceUnavailable(
+                            self.name, 1, f"HTTP {response.status_code} with Retry-After {retry_after:.0f} s"
+                        )
+                    await clock.pause(retry_after)
+                raise _Retryable(throttling or f"HTTP {response.status_code}", retry_after, _short(response.text))
+            if response.status_code >= 400:
+                raise SourceRejected(self.name, response.status_code, _short(response.text))
+            return response
 
     def _wait(self, state: Any) -> float:
         exc = state.outcome.exception()
@@ -326,7 +342,15 @@ class Net:
             },
             "ar5iv": {"label": "ar5iv", "interval": settings.ar5iv_interval, "concurrency": 2},
             "semantic_scholar": {"label": "Semantic Scholar", "interval": settings.s2_interval, "concurrency": 2},
-            "openalex": {"label": "OpenAlex", "interval": settings.openalex_interval, "concurrency": 4},
+            "openalex": {
+                "label": "OpenAlex",
+                "interval": settings.openalex_interval,
+                "concurrency": 4,
+                # Since 13 February 2026 OpenAlex wants a (free) key; without one it allows a few requests a day.
+                "allowance": "a free key at https://openalex.org/settings/api gives far more (set OPENALEX_API_KEY)"
+                if settings.openalex_api_key is None
+                else "this OPENALEX_API_KEY's allowance; more at https://openalex.org/pricing",
+            },
             "crossref": {"label": "Crossref", "interval": settings.crossref_interval, "concurrency": 1},
             "google": {"label": "Google (serper.dev)", "concurrency": settings.serper_concurrency},
         }

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from pasa_mcp.config import Settings
-from pasa_mcp.doctor import check_politeness, check_state_dir, run_checks
+from pasa_mcp.doctor import check_openalex_key, check_politeness, check_state_dir, run_checks
 from tools.world import World
 
 pytestmark = pytest.mark.anyio
@@ -98,3 +98,11 @@ def test_the_pacing_state_dir_must_be_writable(tmp_path: Path) -> None:
     failed = check_state_dir(Settings(state_dir=blocked))
     assert not failed.ok and failed.fix == "set PASA_STATE_DIR to a writable directory"
     assert str(blocked / "pacing") in failed.detail and "\n" not in failed.detail
+
+
+def test_a_missing_openalex_key_fails_with_where_to_get_one() -> None:
+    missing = check_openalex_key(Settings(openalex_api_key=None))
+    assert not missing.ok and "13 February 2026" in missing.detail
+    assert missing.fix == "get one at https://openalex.org/settings/api, set OPENALEX_API_KEY"
+    assert check_openalex_key(Settings(openalex_api_key=SecretStr("k"))).ok
+    assert check_openalex_key(Settings(openalex_api_key=None, offline=True)).ok

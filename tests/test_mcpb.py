@@ -49,7 +49,7 @@ def test_the_form_sets_real_settings_and_every_field_is_used() -> None:
     used = {m for value in env.values() for m in re.findall(r"\$\{user_config\.(\w+)\}", value)}
     assert used == set(MANIFEST["user_config"])
     secret = {name for name, field in MANIFEST["user_config"].items() if field.get("sensitive")}
-    assert secret == {"serper_api_key", "s2_api_key"}
+    assert secret == {"serper_api_key", "s2_api_key", "openalex_api_key"}
 
 
 def test_the_manifest_lists_the_servers_tools() -> None:

@@ -6,6 +6,7 @@ import copy
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -23,6 +24,7 @@ from pasa_mcp.sources.openalex import (
     arxiv_id_of,
     paper_from_work,
 )
+from tools.world import World
 
 pytestmark = pytest.mark.anyio
 
@@ -326,3 +328,41 @@ async def test_reference_search_sends_the_entrys_words_and_returns_the_ranked_wo
     (request,) = sent
     assert request.url.params["search"] == "A Porter Lattice Lett 116 125 2000"
     assert [p.doi for p in papers] == [normalize_doi(JOURNAL["doi"]), normalize_doi(PREPRINT["doi"])]
+
+
+async def test_a_429_without_retry_after_is_the_daily_allowance_spent_and_nothing_more_is_asked_today() -> None:
+    spent = lambda request: httpx.Response(429, json={"error": "Rate limit exceeded"})  # noqa: E731
+    async with openalex(spent, openalex_api_key=None) as (source, sent):
+        with anyio.fail_after(0.9), pytest.raises(SourceUnavailable) as caught:  # no backoff, no retries
+            await source.search("graphs", limit=5, before=None)
+        assert len(sent) == 1
+        assert "HTTP 429, the daily allowance is spent" in str(caught.value)
+        assert "https://openalex.org/settings/api" in str(caught.value) and "OPENALEX_API_KEY" in str(caught.value)
+        with pytest.raises(SourceUnavailable, match="spent until 00:00 UTC"):
+            await source.papers(["W1"])
+        assert len(sent) == 1  # not asked again before the allowance renews
+
+
+async def test_with_a_key_the_spent_allowance_is_the_keys_and_the_key_stays_secret() -> None:
+    async with openalex(lambda request: httpx.Response(429)) as (source, sent):
+        with pytest.raises(SourceUnavailable) as caught:
+            await source.match_title("Attention Is All You Need")
+    assert len(sent) == 1 and "this OPENALEX_API_KEY's allowance" in str(caught.value) and KEY not in str(caught.value)
+
+
+async def test_the_worlds_openalex_spends_its_keyless_allowance_and_the_client_stops_there(tmp_path: Path) -> None:
+    async with World.start(seed=3, papers=200, latency=False, time_scale=0.01, openalex_keyless_allowance=25) as world:
+        keyless = Settings(**{**world.settings(), "openalex_api_key": None}, store_path=tmp_path / "store.sqlite3")
+        net = Net(keyless)
+        source = OpenAlex(net, keyless)
+        found, failed = 0, []
+        for paper in world.corpus.papers[:6]:
+            try:
+                found += await source.match_title(paper.title) is not None
+            except SourceUnavailable as exc:
+                failed.append(str(exc))
+        await net.aclose()
+        counts = world.log.counts()["openalex"]
+    # a title search costs 10 of the 25: two are answered, the third is refused, the rest never sent
+    assert found == 2 and len(failed) == 4 and counts["requests"] == 3 and counts["status_429"] == 1
+    assert "HTTP 429, the daily allowance is spent" in failed[0] and "spent until 00:00 UTC" in failed[-1]

@@ -56,6 +56,11 @@ class WorldConfig:
     hang_seconds: float = 300.0  # how long a time-out fault holds a request at most (not scaled)
     vllm_version: str = "0.26.0"  # what /version says; below 0.26 logprob_token_ids is ignored
     serper_key: str = "sim-serper-key"
+    openalex_key: str = "sim-openalex-key"
+    # OpenAlex's daily allowance without a key (since February 2026: $0.01 a day, a list request
+    # costing $0.0001 and a search $0.001, single works free), in list requests; it never renews
+    # in a world, which lives less than a day.
+    openalex_keyless_allowance: int = 100
     host: str = "127.0.0.1"
     port: int = 0  # first port (services take consecutive ones, OAI-PMH the next); 0 picks free ports
     log_path: Path | None = None  # request log as JSON lines

@@ -212,6 +212,18 @@ _OA_FILTERS = {
 
 def openalex_routes(ctx: Context, _: str) -> list[Route]:
     corpus = ctx.corpus
+    spent = [0]  # what list requests without the key have cost, in list requests (a text search costs 10)
+
+    def over_allowance(params: Any) -> Response | None:
+        """The keyless allowance: once spent, a 429 without Retry-After (it renews at midnight)."""
+        if params.get("api_key") == ctx.config.openalex_key:
+            return None
+        searching = params.get("search") or ".search:" in params.get("filter", "")
+        spent[0] += 10 if searching else 1
+        if spent[0] <= ctx.config.openalex_keyless_allowance:
+            return None
+        message = "Daily usage allowance exceeded (SIMULATED). Add a free API key: api_key=..."
+        return JSONResponse({"error": "Rate limit exceeded", "message": message}, 429)
 
     def invalid(message: str) -> Response:
         return JSONResponse({"error": "Invalid query parameters error.", "message": message}, 403)
@@ -261,6 +273,8 @@ def openalex_routes(ctx: Context, _: str) -> list[Route]:
             return invalid(
                 f"{unknown[0]} is not a valid parameter. Valid parameters are {', '.join(sorted(_OA_PARAMS))}."
             )
+        if refused := over_allowance(params):
+            return refused
         try:
             per_page = int(params.get("per_page", params.get("per-page", "25")))
             page = int(params.get("page", "1"))

@@ -195,6 +195,7 @@ class World:
             "ar5iv_url": f"{u['ar5iv']}/html",
             "s2_url": f"{u['s2']}/graph/v1",
             "openalex_url": u["openalex"],
+            "openalex_api_key": self.config.openalex_key,
             "crossref_url": u["crossref"],
             "arxiv_interval": interval("arxiv_api"),
             "arxiv_html_interval": interval("arxiv_html"),
