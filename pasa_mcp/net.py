@@ -42,7 +42,8 @@ class SourceUnavailable(Exception):
         self.host, self.attempts, self.last = host, attempts, scrub(last)
         # The last error answer's body (shortened), for callers that read servers' messages.
         self.detail = scrub(detail)
-        super().__init__(f"{host} unavailable: {attempts - 1} retries, last {self.last}")
+        tries = f"{attempts - 1} retries, last " if attempts > 1 else ""
+        super().__init__(f"{host} unavailable: {tries}{self.last}")
 
 
 class SourceRejected(Exception):
