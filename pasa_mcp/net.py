@@ -151,12 +151,13 @@ class Host:
             await anyio.sleep(wait)
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-        if time.time() < self._spent_until:
-            raise SourceUnavailable(self.name, 1, f"the daily allowance is spent until 00:00 UTC: {self._allowance}")
         clock = self.clock(request.url)
         async with self._slots:
             while True:
                 await self._booked(clock)  # inside the slot: requests queued for it must not skip a pause
+                if time.time() < self._spent_until:  # said while this request waited its turn, or before
+                    spent = f"the daily allowance is spent until 00:00 UTC: {self._allowance}"
+                    raise SourceUnavailable(self.name, 1, spent)
                 # A one-connection host's lock is taken when this request's turn has come, not while it
                 # sleeps until then: a process waiting for its turn must not hold the others back from theirs.
                 async with clock.connection():

@@ -75,6 +75,25 @@ async def test_a_deep_search_degrades_under_faults(tmp_path: Path, faults: dict[
         assert result.losses, "recall fell below the reachable bound with no loss reported"
 
 
+async def test_without_an_openalex_key_a_deep_search_degrades_and_says_what_to_set(tmp_path: Path) -> None:
+    # The world's OpenAlex spends a small keyless allowance, as the real one since February 2026.
+    async with World.start(seed=7, papers=2000, time_scale=SCALE, openalex_keyless_allowance=40) as world:
+        row, bound = pick_question(world)
+        keyless = {**world.settings(), "openalex_api_key": None}
+        settings = Settings(**keyless, store_path=tmp_path / "store.sqlite3")
+        params = SearchParams.from_settings(settings, end_date=EvalQuery.model_validate(row).end_date)
+        with anyio.fail_after(120):
+            async with open_app(settings) as pasa:
+                result = await pasa.deep_search(row["question"], params)
+        openalex = sorted((r for r in world.log.records if r["service"] == "openalex"), key=lambda r: r["time"])
+    refused = [n for n, r in enumerate(openalex) if r["status"] == 429]
+    # Once OpenAlex said no, nothing more was sent: the refused are the last ones, those already in flight.
+    assert 1 <= len(refused) <= 4 and refused == list(range(len(openalex) - len(refused), len(openalex)))
+    assert result.status == "partial" and result.selected
+    spent = [f for f in result.failures if "OpenAlex unavailable" in str(f)]
+    assert spent and all("https://openalex.org/settings/api" in str(f) for f in spent)
+
+
 async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     with anyio.fail_after(120):
         done = await anyio.run_process([sys.executable, "-m", "pasa_mcp", *args], env=env, check=False)
