@@ -138,17 +138,16 @@ class Host:
             await anyio.sleep(wait)
 
     async def _claimed(self, clock: HostClock) -> float | None:
-        """Claim the slot at the wire: wait out a short remainder, book again after a long one.
-        Returns the clock as it was before the claim (None for a host without pacing)."""
+        """Claim the slot at the wire: take one a short wait away and wait it out, book again when the
+        next is further. Returns the clock as it was before the claim (None for a host without pacing)."""
         if self.interval <= 0:
             return None  # not paced: pauses were waited out at booking
-        while True:
-            wait, before = await clock.claim()
-            if wait <= 0:
-                return before
-            if wait > WIRE_WAIT:
-                raise _Repace
+        wait, before = await clock.claim(WIRE_WAIT)
+        if wait > WIRE_WAIT:
+            raise _Repace
+        if wait > 0:
             await anyio.sleep(wait)
+        return before
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
         clock = self.clock(request.url)

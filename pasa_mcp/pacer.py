@@ -117,13 +117,15 @@ class HostClock:
             state["booked"] = max(start, booked) + self.rate.interval
         return start - now
 
-    def _claim(self, state: dict[str, float], now: float) -> tuple[float, float]:
-        sent = state.get("sent", 0.0)
-        earliest = max(self.rate.earliest(sent), state.get("paused", 0.0))
-        if now < earliest:
-            return earliest - now, sent
-        state["sent"] = max(now, sent) + self.rate.interval
-        return 0.0, sent
+    def _claim(self, hold: float) -> Callable[[dict[str, float], float], tuple[float, float]]:
+        def change(state: dict[str, float], now: float) -> tuple[float, float]:
+            sent = state.get("sent", 0.0)
+            at = max(now, self.rate.earliest(sent), state.get("paused", 0.0))
+            if at - now <= hold:  # taken, for the moment the caller sleeps until
+                state["sent"] = max(at, sent) + self.rate.interval
+            return at - now, sent
+
+        return change
 
     def _written(self, before: float, at: float) -> Callable[[dict[str, float], float], None]:
         def change(state: dict[str, float], now: float) -> None:
@@ -141,9 +143,10 @@ class HostClock:
         """Book the next slot; the seconds to sleep before sending."""
         return await anyio.to_thread.run_sync(self._update, self._book)
 
-    async def claim(self) -> tuple[float, float]:
-        """Claim a slot at the wire: (0, the clock before) when claimed, else (seconds until one may be, _)."""
-        return await anyio.to_thread.run_sync(self._update, self._claim)
+    async def claim(self, hold: float) -> tuple[float, float]:
+        """Claim the next slot at the wire: (seconds until it, the clock before). A slot at most `hold`
+        seconds away is taken (the caller sleeps until it and sends); a later one is left free."""
+        return await anyio.to_thread.run_sync(self._update, self._claim(hold))
 
     async def written(self, before: float, at: float) -> None:
         """The claimed request was written at `at` (wall clock): count the slot from then. A process

@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from pasa_mcp.config import Settings
 from pasa_mcp.net import MAX_RETRY_AFTER, Net, SourceRejected, SourceUnavailable, retry_after_seconds
+from pasa_mcp.pacer import HostClock
 
 pytestmark = pytest.mark.anyio
 
@@ -25,8 +26,8 @@ JITTER = 0.01  # loopback delivery and event-loop timer slack; far below the int
 
 
 @asynccontextmanager
-async def client(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> AsyncIterator[Net]:
-    net = Net(settings, transport)
+async def client(settings: Settings) -> AsyncIterator[Net]:
+    net = Net(settings)
     try:
         yield net
     finally:
@@ -103,23 +104,6 @@ async def test_arxiv_host_uses_one_connection_at_a_time() -> None:
         assert len(server.clients) > 1
 
 
-class SeesThrottle(httpx.AsyncBaseTransport):
-    """A real HTTP transport that tells the test when a 429 has reached the client."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.throttled = anyio.Event()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        if response.status_code == 429:
-            self.throttled.set()
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 def throttle_first(retry_after: str) -> Callable[[int], Response]:
     def reply(n: int) -> Response:
         if n == 0:
@@ -129,11 +113,18 @@ def throttle_first(retry_after: str) -> Callable[[int], Response]:
     return reply
 
 
-async def test_retry_after_is_waited_out_by_the_request_and_by_later_ones() -> None:
+async def test_retry_after_is_waited_out_by_the_request_and_by_later_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     pause = 0.3
     server = Server(reply=throttle_first(str(pause)))
-    transport = SeesThrottle()
-    async with loopback(server) as url, client(Settings(openalex_interval=0), transport) as net:
+    paused = anyio.Event()  # the client has recorded the Retry-After (requests begun before may not know it)
+    record = HostClock.pause
+
+    async def recorded(clock: HostClock, seconds: float) -> None:
+        await record(clock, seconds)
+        paused.set()
+
+    monkeypatch.setattr(HostClock, "pause", recorded)
+    async with loopback(server) as url, client(Settings(openalex_interval=0)) as net:
         statuses: list[int] = []
 
         async def get() -> None:
@@ -142,7 +133,7 @@ async def test_retry_after_is_waited_out_by_the_request_and_by_later_ones() -> N
         with anyio.fail_after(10):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(get)
-                await transport.throttled.wait()
+                await paused.wait()
                 tg.start_soon(get)
                 tg.start_soon(get)
     (status, throttled_at), *_ = server.answered
