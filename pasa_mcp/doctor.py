@@ -3,8 +3,8 @@
 Models (per base URL): reachable, serving the configured model, which engine, the chat template (a
 one-token chat request), P(True) of a known prompt (the selector). Sources: one small search each
 (reachable, key accepted). The store: opens, schema version, writable, size. Politeness: the intervals
-set for arXiv and Semantic Scholar against their published limits, when the URLs are theirs. OpenAlex's
-key: every online deep search resolves cited titles, DOIs and reference lists there.
+set for arXiv and Semantic Scholar against their published limits, when the URLs are theirs. OpenAlex:
+its key set and accepted (one DOI lookup), since every online deep search resolves cited titles there.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from .store import SCHEMA_VERSION, Store, StoreError
 QUESTION = "Which papers propose sequence-to-sequence models built only from attention layers?"
 TITLE = "Attention Is All You Need"
 ABSTRACT = "The Transformer: an encoder-decoder network using self-attention only, no recurrence or convolution."
+PROBE_DOI = "10.48550/arxiv.1706.03762"  # that paper's DOI at arXiv: a cheap OpenAlex lookup
 # Published limits: arXiv API one request per 3 s; arxiv.org pages and Semantic Scholar one per second.
 POLITE = (
     ("arxiv_interval", "arxiv_api_url", "export.arxiv.org", 3.0),
@@ -157,18 +158,23 @@ def check_politeness(settings: Settings) -> list[Check]:
     return checks
 
 
-def check_openalex_key(settings: Settings) -> Check:
-    """Since 13 February 2026 OpenAlex wants a (free) key and allows a few requests a day without one:
-    a deep search would spend that on its first layer and resolve the rest of its cited titles nowhere."""
-    if settings.openalex_api_key is not None:
-        return Check("openalex key", True, "set")
+async def check_openalex(settings: Settings, net: Net) -> Check:
+    """Every online deep search resolves cited titles, DOIs and reference lists on OpenAlex, which has
+    wanted a (free) key since 13 February 2026 and allows a few requests a day without one."""
+    part = "openalex (titles, DOIs, reference lists)"
     if settings.offline:
-        return Check("openalex key", True, "not set, not needed offline")
-    detail = (
-        "not set: OpenAlex has asked for a free API key since 13 February 2026 and allows a few requests"
-        " a day without one, and deep searches resolve cited titles, DOIs and reference lists there"
-    )
-    return Check("openalex key", False, detail, "get one at https://openalex.org/settings/api, set OPENALEX_API_KEY")
+        return Check(part, True, "not asked offline")
+    if settings.openalex_api_key is None:
+        detail = "no key: since 13 February 2026 OpenAlex wants a free key and allows a few requests a day without"
+        return Check(part, False, detail, "get one at https://openalex.org/settings/api, set OPENALEX_API_KEY")
+    try:
+        await OpenAlex(net, settings).papers_by_doi([PROBE_DOI])
+    except SourceRejected as exc:
+        fix = "check OPENALEX_API_KEY" if exc.status in (401, 403) else "check its URL setting"
+        return Check(part, False, str(exc), fix)
+    except SourceUnavailable as exc:
+        return Check(part, False, str(exc), "check the network and the URL setting; retry later")
+    return Check(part, True, "key set, a DOI lookup answered")
 
 
 def check_state_dir(settings: Settings) -> Check:
@@ -188,9 +194,9 @@ def check_state_dir(settings: Settings) -> Check:
 
 async def run_checks(settings: Settings) -> list[Check]:
     checks = [check_store(settings), check_state_dir(settings), *check_politeness(settings)]
-    checks.append(check_openalex_key(settings))
     net = Net(settings)
     try:
+        checks.append(await check_openalex(settings, net))
         for role in ("crawler", "selector"):
             for url in getattr(settings, f"{role}_urls"):
                 checks += await check_model(settings, net, role, url)  # type: ignore[arg-type]

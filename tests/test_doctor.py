@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 from pydantic import SecretStr
 
 from pasa_mcp.config import Settings
-from pasa_mcp.doctor import check_openalex_key, check_politeness, check_state_dir, run_checks
+from pasa_mcp.doctor import Check, check_openalex, check_politeness, check_state_dir, run_checks
+from pasa_mcp.net import Net
 from tools.world import World
 
 pytestmark = pytest.mark.anyio
@@ -100,9 +102,27 @@ def test_the_pacing_state_dir_must_be_writable(tmp_path: Path) -> None:
     assert str(blocked / "pacing") in failed.detail and "\n" not in failed.detail
 
 
-def test_a_missing_openalex_key_fails_with_where_to_get_one() -> None:
-    missing = check_openalex_key(Settings(openalex_api_key=None))
-    assert not missing.ok and "13 February 2026" in missing.detail
+async def test_openalex_needs_a_key_and_it_is_tried_with_one_lookup() -> None:
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if request.url.params.get("api_key") == "good":
+            return httpx.Response(200, json={"results": []})
+        return httpx.Response(401, json={"error": "bad key"})
+
+    async def check(**settings: object) -> Check:
+        config = Settings(openalex_url="https://openalex.test", **settings)
+        net = Net(config, transport=httpx.MockTransport(answer))
+        try:
+            return await check_openalex(config, net)
+        finally:
+            await net.aclose()
+
+    missing = await check(openalex_api_key=None)
+    assert not missing.ok and "13 February 2026" in missing.detail and not sent
     assert missing.fix == "get one at https://openalex.org/settings/api, set OPENALEX_API_KEY"
-    assert check_openalex_key(Settings(openalex_api_key=SecretStr("k"))).ok
-    assert check_openalex_key(Settings(openalex_api_key=None, offline=True)).ok
+    assert (await check(openalex_api_key=None, offline=True)).ok and not sent
+    assert (await check(openalex_api_key=SecretStr("good"))).ok and len(sent) == 1
+    wrong = await check(openalex_api_key=SecretStr("wrong-key"))
+    assert not wrong.ok and wrong.fix == "check OPENALEX_API_KEY" and "wrong-key" not in wrong.detail
