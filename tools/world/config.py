@@ -84,4 +84,4 @@ class Context:
     config: WorldConfig
     states: dict[str, ServiceState]
     log: RequestLog
-    oai_url: str = ""  # where OAI-PMH listens: the arxiv_api service's second location (world.py)
+    oai_url: str  # where OAI-PMH listens: the arxiv_api service's second location (world.py)
