@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 from datetime import date
@@ -22,7 +23,7 @@ from pasa_mcp.index.pasa_db import import_pasa
 from pasa_mcp.index.resolve import LocalResolver
 from pasa_mcp.index.snapshot import import_snapshot
 from pasa_mcp.net import Net
-from pasa_mcp.papers import Reference
+from pasa_mcp.papers import Reference, title_key
 from tools.world import World
 from tools.world.corpus import Corpus
 from tools.world.exports import cited_titles, write_pasa_db, write_snapshot
@@ -57,6 +58,9 @@ def test_snapshot_import_is_complete_idempotent_and_resumable(corpus: Corpus, sn
     found = index.papers_by_arxiv([old_style.arxiv_id, f"arXiv:{papers[5].arxiv_id}v1"])
     assert found[old_style.arxiv_id].title == old_style.title
     assert found[f"arXiv:{papers[5].arxiv_id}v1"].published == papers[5].published.date()
+    # Into an empty index, the lookups by title and DOI were indexed once at the end.
+    assert _lookup_indexes(tmp_path / "index.sqlite3") == {"papers_title_key", "papers_doi"}
+    assert index.paper_by_title_key(title_key(papers[3].title)).arxiv_id == papers[3].arxiv_id
     # The bulk import wrote without syncing; finished, its rows are synced into the file and the log is empty.
     assert index.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL again
     assert (tmp_path / "index.sqlite3-wal").stat().st_size == 0
@@ -84,9 +88,23 @@ def test_an_interrupted_import_resumes_where_it_stopped(snapshot: Path, tmp_path
     with pytest.raises(KeyboardInterrupt):
         import_snapshot(index, snapshot, on_progress=stop_after_two)
     assert index.count() == 200
+    assert _lookup_indexes(tmp_path / "index.sqlite3") == set()  # left to the import's end
+    row = index.db.execute("SELECT arxiv_id, title_key FROM papers LIMIT 1").fetchone()
+    assert index.paper_by_title_key(row[1]).arxiv_id == row[0]  # found all the same, by reading the table
     rest = import_snapshot(index, snapshot)
     assert rest["added"] == index.count() - 200 and rest["read"] == rest["added"]
+    assert _lookup_indexes(tmp_path / "index.sqlite3") == {"papers_title_key", "papers_doi"}
     index.close()
+
+
+def _lookup_indexes(path: Path) -> set[str]:
+    """The indexes on the papers table besides its primary key and arXiv id (a connection of its own)."""
+    db = sqlite3.connect(path)
+    try:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'papers' AND sql IS NOT NULL"
+        return {name for (name,) in db.execute(sql)}
+    finally:
+        db.close()
 
 
 def _documents(index: LocalIndex) -> int:
@@ -129,7 +147,9 @@ def test_a_killed_bulk_import_resumes_with_every_paper_indexed_once(
         [sys.executable, "-c", KILL, str(path), str(snapshot), moment], cwd=Path(__file__).parents[1]
     )
     assert killed.returncode == -signal.SIGKILL
+    assert _lookup_indexes(path) == set()  # the import would have built them at its end
     index = LocalIndex(path)
+    assert _lookup_indexes(path) == {"papers_title_key", "papers_doi"}  # opening the index builds them
     assert (index.count(), _documents(index)) == (rows, documents)
     rest = import_snapshot(index, snapshot)
     papers = arxiv_papers(corpus)
