@@ -331,13 +331,13 @@ class LocalIndex:
         the syncs of SQLite's checkpoints): a crash of the process loses nothing, a power cut in the
         middle of one can leave the file to be imported again. Here the rows are synced once, so an
         import that has finished is as durable as any other write."""
-        if self._writer is not None:
-            self.commit_text()
-            self._writer.wait_merging_threads()
-            self._writer = None
-        with self.write():
+        self.commit_text()
+        with self.write():  # while tantivy merges its segments in its own thread
             for statement in _LOOKUP_INDEXES.values():
                 self.db.execute(statement)
+        if self._writer is not None:
+            self._writer.wait_merging_threads()
+            self._writer = None
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # under NORMAL: the log, then the file, synced
 
