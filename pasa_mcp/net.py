@@ -69,7 +69,15 @@ class _Retryable(Exception):
         self.last, self.retry_after, self.detail = last, retry_after, detail
 
 
-def _next_utc_midnight() -> float:
+def _renewal(response: httpx.Response) -> float:
+    """When a spent daily allowance renews: now plus OpenAlex's `X-RateLimit-Reset` (seconds), or
+    without a usable one the next 00:00 UTC (its allowances are per UTC day)."""
+    try:
+        seconds = float(response.headers.get("x-ratelimit-reset", ""))
+    except ValueError:
+        seconds = -1.0
+    if 0 <= seconds <= 86_400:
+        return time.time() + seconds
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return (today + timedelta(days=1)).timestamp()
 
@@ -99,8 +107,8 @@ class Host:
     `key` names the host's clocks in the shared pacing state (with the network location asked, or
     `site` for a host whose limit covers several locations); `exclusive` hosts take one connection
     at a time across every process. A host with a daily `allowance` (OpenAlex) says it is spent with
-    a 429 without Retry-After: that request fails at once, and so does every later one until 00:00
-    UTC, when it renews (the text says how to get more)."""
+    a 429 without Retry-After: that request fails at once, and so does every later one until it
+    renews (X-RateLimit-Reset, else 00:00 UTC; the text says how to get more)."""
 
     def __init__(
         self,
@@ -155,8 +163,11 @@ class Host:
             while True:
                 await self._booked(clock)  # inside the slot: requests queued for it must not skip a pause
                 if time.time() < self._spent_until:  # said while this request waited its turn, or before
-                    spent = f"the daily allowance is spent until 00:00 UTC: {self._allowance}"
-                    raise SourceUnavailable(self.name, 1, spent)
+                    minute = round(self._spent_until / 60) * 60
+                    until = datetime.fromtimestamp(minute, UTC).strftime("%H:%M UTC")
+                    raise SourceUnavailable(
+                        self.name, 1, f"the daily allowance is spent until {until}: {self._allowance}"
+                    )
                 # A one-connection host's lock is taken when this request's turn has come, not while it
                 # sleeps until then: a process waiting for its turn must not hold the others back from theirs.
                 async with clock.connection():
@@ -187,7 +198,7 @@ class Host:
                 self.throttled += throttling is not None
                 retry_after = retry_after_seconds(response)
                 if retry_after is None and response.status_code == 429 and self._allowance:
-                    self._spent_until = _next_utc_midnight()
+                    self._spent_until = _renewal(response)
                     raise SourceUnavailable(self.name, 1, f"HTTP 429, the daily allowance is spent: {self._allowance}")
                 if retry_after is not None:
                     if retry_after > MAX_RETRY_AFTER:

@@ -343,6 +343,22 @@ async def test_a_429_without_retry_after_is_the_daily_allowance_spent_and_nothin
         assert len(sent) == 1  # not asked again before the allowance renews
 
 
+async def test_the_spent_allowance_renews_when_x_ratelimit_reset_says() -> None:
+    answers = [httpx.Response(429, headers={"X-RateLimit-Reset": "1"}, json={"error": "Rate limit exceeded"})]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0) if answers else httpx.Response(200, json={"meta": {"count": 0}, "results": []})
+
+    async with openalex(handler, openalex_api_key=None) as (source, sent):
+        with pytest.raises(SourceUnavailable, match="the daily allowance is spent"):
+            await source.search("graphs", limit=5, before=None)
+        with pytest.raises(SourceUnavailable, match="spent until"):
+            await source.search("graphs", limit=5, before=None)
+        assert len(sent) == 1
+        await anyio.sleep(1.1)  # renewed: asked again, and answered
+        assert await source.search("graphs", limit=5, before=None) == [] and len(sent) == 2
+
+
 async def test_with_a_key_the_spent_allowance_is_the_keys_and_the_key_stays_secret() -> None:
     async with openalex(lambda request: httpx.Response(429)) as (source, sent):
         with pytest.raises(SourceUnavailable) as caught:
@@ -365,4 +381,5 @@ async def test_the_worlds_openalex_spends_its_keyless_allowance_and_the_client_s
         counts = world.log.counts()["openalex"]
     # a title search costs 10 of the 25: two are answered, the third is refused, the rest never sent
     assert found == 2 and len(failed) == 4 and counts["requests"] == 3 and counts["status_429"] == 1
+    # ... until 00:00 UTC, as the 429's X-RateLimit-Reset counts down to (and the client's clock agrees)
     assert "HTTP 429, the daily allowance is spent" in failed[0] and "spent until 00:00 UTC" in failed[-1]

@@ -259,8 +259,14 @@ async def test_semantic_scholar_answers_in_its_json_shapes(world: World, client)
 async def test_openalex_answers_in_its_json_shapes(world: World, client) -> None:
     base = world.settings()["openalex_url"]
     row, paper = _answer(world)
-    found = (await client.get(f"{base}/works", params={"search": row["question"], "per_page": 5})).json()
+    answer = await client.get(f"{base}/works", params={"search": row["question"], "per_page": 5})
+    found = answer.json()
     assert set(found["meta"]) >= {"count", "page", "per_page"} and len(found["results"]) == 5
+    # Without the key: what is left of the day's allowance, and the seconds until it renews at 00:00 UTC.
+    assert float(answer.headers["X-RateLimit-Remaining-USD"]) < 0.01
+    assert 0 < int(answer.headers["X-RateLimit-Reset"]) <= 86_400
+    keyed = await client.get(f"{base}/works", params={"search": "x", "api_key": world.config.openalex_key})
+    assert keyed.status_code == 200 and "X-RateLimit-Reset" not in keyed.headers
     work = found["results"][0]
     assert work["id"].startswith("https://openalex.org/W") and "relevance_score" in work
     assert isinstance(work["authorships"], list) and "referenced_works" in work

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -214,16 +215,22 @@ def openalex_routes(ctx: Context, _: str) -> list[Route]:
     corpus = ctx.corpus
     spent = [0]  # what list requests without the key have cost, in list requests (a text search costs 10)
 
-    def over_allowance(params: Any) -> Response | None:
-        """The keyless allowance: once spent, a 429 without Retry-After (it renews at midnight)."""
+    def usage(params: Any) -> tuple[dict[str, str], Response | None]:
+        """A keyless request's usage headers (what is left in dollars, seconds until 00:00 UTC), and once
+        the allowance is spent the 429 without Retry-After that says so. Requests with the key: none."""
         if params.get("api_key") == ctx.config.openalex_key:
-            return None
+            return {}, None
         searching = params.get("search") or ".search:" in params.get("filter", "")
         spent[0] += 10 if searching else 1
+        left = max(0, ctx.config.openalex_keyless_allowance - spent[0])
+        now = datetime.now(UTC)
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        reset = math.ceil((midnight - now).total_seconds())
+        headers = {"X-RateLimit-Remaining-USD": f"{left / 10_000:.4f}", "X-RateLimit-Reset": str(reset)}
         if spent[0] <= ctx.config.openalex_keyless_allowance:
-            return None
+            return headers, None
         message = "Daily usage allowance exceeded (SIMULATED). Add a free API key: api_key=..."
-        return JSONResponse({"error": "Rate limit exceeded", "message": message}, 429)
+        return headers, JSONResponse({"error": "Rate limit exceeded", "message": message}, 429, headers=headers)
 
     def invalid(message: str) -> Response:
         return JSONResponse({"error": "Invalid query parameters error.", "message": message}, 403)
@@ -273,7 +280,8 @@ def openalex_routes(ctx: Context, _: str) -> list[Route]:
             return invalid(
                 f"{unknown[0]} is not a valid parameter. Valid parameters are {', '.join(sorted(_OA_PARAMS))}."
             )
-        if refused := over_allowance(params):
+        usage_headers, refused = usage(params)
+        if refused is not None:
             return refused
         try:
             per_page = int(params.get("per_page", params.get("per-page", "25")))
@@ -317,7 +325,7 @@ def openalex_routes(ctx: Context, _: str) -> list[Route]:
             "per_page": per_page,
             "groups_count": None,
         }
-        return JSONResponse({"meta": meta, "results": results, "group_by": []})
+        return JSONResponse({"meta": meta, "results": results, "group_by": []}, headers=usage_headers)
 
     async def work(request: Request) -> Response:
         raw = request.path_params["work"]
