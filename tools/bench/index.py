@@ -1,10 +1,11 @@
 """`python -m tools.bench.index`: the local paper index on a generated corpus (issue 10's targets).
 
-Generates an arXiv metadata snapshot of N synthetic papers (JSON lines as arXiv publishes it:
-titles of about 9 words, abstracts of about 163 words or 1,080 characters, a third of them English
-function words, the rest drawn from a Zipf-distributed vocabulary of 60,000 words, so posting lists
-look like a real corpus's; the 27 arXiv abstracts in ../shared/fixtures/arxiv_atom average 166 words,
-1,090 characters, 34% function words), then
+Generates an arXiv metadata snapshot of N synthetic papers (JSON lines as arXiv publishes it: every
+field present, titles and abstracts with their line breaks, about 4 authors and 2 versions a paper,
+a third with a DOI and a journal reference; titles of about 9 words, abstracts of about 163 words
+or 1,080 characters, a third of them English function words, the rest drawn from a Zipf-distributed
+vocabulary of 60,000 words, so posting lists look like a real corpus's; the 27 arXiv abstracts in
+../shared/fixtures/arxiv_atom average 166 words, 1,090 characters, 34% function words), then
 measures the import (`pasa-mcp index import-arxiv`'s library call), search latency (p50/p99 over
 generated queries), the time to resolve 50 cited titles (a fifth of them written differently:
 lower case, a dropped word, a typo), and the index's size on disk against the raw title and
@@ -40,6 +41,7 @@ _FUNCTION_FREQ = {
 }  # fmt: skip
 _FUNCTION, _FUNCTION_WEIGHTS = list(_FUNCTION_FREQ), list(_FUNCTION_FREQ.values())
 ABSTRACT_FUNCTION_SHARE, TITLE_FUNCTION_SHARE = 0.35, 0.2
+_AUTHOR_COUNTS = (1, 2, 2, 3, 3, 4, 4, 5, 6, 8)  # about 4 authors a paper
 
 
 def vocabulary(rng: random.Random, size: int) -> list[str]:
@@ -67,6 +69,12 @@ def generate(path: Path, papers: int, seed: int = 1) -> dict[str, Any]:
     # Abstracts are drawn as phrases of 6 words from a pool (drawing 160 words per paper would take
     # longer than the import being measured); titles word by word, so each is distinct.
     phrases = [" ".join(words(6, ABSTRACT_FUNCTION_SHARE)) for _ in range(200_000)]
+    people = [f"{chr(65 + i % 26)}. {w.capitalize()}" for i, w in enumerate(vocab[5000:7000])]
+    licenses = [
+        None,
+        "http://arxiv.org/licenses/nonexclusive-distrib/1.0/",
+        "http://creativecommons.org/licenses/by/4.0/",
+    ]
     raw = 0
     sample: list[str] = []
     with path.open("w", encoding="utf-8") as f:
@@ -78,22 +86,40 @@ def generate(path: Path, papers: int, seed: int = 1) -> dict[str, Any]:
             raw += len(title.encode()) + len(abstract.encode())
             if n % max(1, papers // 2000) == 0:
                 sample.append(title)
+            names = rng.sample(people, rng.choice(_AUTHOR_COUNTS))
+            in_journal = rng.random() < 0.35
+            venue = f"J. Sim. Res. {rng.randint(1, 99)}, {rng.randint(1, 9999)} ({year})" if in_journal else None
             row = {
                 "id": arxiv_id,
-                "submitter": "Sim Ulated",
-                "authors": "A. Author, B. Writer and C. Scholar",
-                "title": title,
-                "comments": "synthetic benchmark record",
-                "journal-ref": None,
-                "doi": None,
+                "submitter": names[0],
+                "authors": names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1],
+                "title": _wrapped(title, 70, "\n  "),  # arXiv's metadata keeps the submission's line breaks
+                "comments": f"{rng.randint(4, 40)} pages, {rng.randint(1, 12)} figures",
+                "journal-ref": venue,
+                "doi": f"10.5555/sim.{year}.{n}" if in_journal else None,
+                "report-no": None,
                 "categories": rng.choice(["cs.CL", "cs.LG stat.ML", "cs.CV", "math.OC", "hep-th"]),
-                "abstract": abstract,
-                "versions": [{"version": "v1", "created": f"Mon, 2 {_month(month)} {year} 10:00:00 GMT"}],
+                "license": rng.choice(licenses),
+                "abstract": "  " + _wrapped(abstract, 78, "\n") + "\n",
+                "versions": [
+                    {"version": f"v{v}", "created": f"Mon, {2 + v} {_month(month)} {year} 10:00:00 GMT"}
+                    for v in range(1, rng.randint(1, 3) + 1)
+                ],
                 "update_date": f"{year}-{month:02d}-02",
-                "authors_parsed": [["Author", "A.", ""], ["Writer", "B.", ""], ["Scholar", "C.", ""]],
+                "authors_parsed": [[name[3:], name[:2], ""] for name in names],
             }
             f.write(json.dumps(row) + "\n")
     return {"raw_bytes": raw, "titles": sample, "vocab": vocab}
+
+
+def _wrapped(text: str, width: int, newline: str) -> str:
+    """`text` broken at spaces into lines of at most about `width` characters."""
+    lines, start = [], 0
+    while len(text) - start > width and (cut := text.rfind(" ", start, start + width)) > start:
+        lines.append(text[start:cut])
+        start = cut + 1
+    lines.append(text[start:])
+    return newline.join(lines)
 
 
 def _remove(index_path: Path) -> None:
