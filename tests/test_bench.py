@@ -189,3 +189,26 @@ async def test_tracing_a_real_search_accounts_for_every_request_and_bounds_below
     assert (sum(u.service == "arxiv_api" for u in uses) - 1) * arxiv.interval <= found.by_service["arxiv_api"]
     assert 0 < found.chain <= found.total <= result.seconds + 1e-3
     assert not math.isnan(max(c.end for c in trace.calls))
+
+
+def test_the_index_benchs_snapshot_reads_as_arxivs_and_imports_whole(tmp_path: Path) -> None:
+    import json
+
+    from pasa_mcp.index.db import STOPWORDS, LocalIndex
+    from pasa_mcp.index.snapshot import import_snapshot
+    from tools.bench.index import generate
+
+    path = tmp_path / "snapshot.jsonl"
+    generated = generate(path, 300)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert any("\n  " in line["title"] for line in lines) and all(line["abstract"].startswith("  ") for line in lines)
+    words = [w for line in lines for w in line["abstract"].split()]
+    assert 0.3 < sum(w.strip(".") in STOPWORDS for w in words) / len(words) < 0.4  # as real abstracts (34%)
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    counts = import_snapshot(index, path)
+    assert (counts["added"], counts["bad"]) == (300, 0)
+    first = index.papers_by_arxiv([lines[0]["id"]])[lines[0]["id"]]
+    assert first.title == generated["titles"][0] and len(first.authors) == len(lines[0]["authors_parsed"])
+    papers = index.papers_by_arxiv([line["id"] for line in lines]).values()
+    assert sum(len(p.title.encode()) + len(p.abstract.encode()) for p in papers) == generated["raw_bytes"]
+    index.close()
