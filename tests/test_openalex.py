@@ -280,6 +280,19 @@ async def test_an_error_never_shows_the_api_key_even_when_the_server_echoes_the_
     assert KEY not in message and "api_key **** is not valid" in message
 
 
+async def test_a_refused_key_says_which_setting_to_check(tmp_path: Path) -> None:
+    async with World.start(seed=3, papers=50, latency=False, time_scale=0.01) as world:
+        wrong = Settings(**{**world.settings(), "openalex_api_key": "not-the-key"}, store_path=tmp_path / "s.sqlite3")
+        net = Net(wrong)
+        try:
+            with pytest.raises(SourceRejected) as caught:
+                await OpenAlex(net, wrong).match_title(world.corpus.papers[0].title)
+        finally:
+            await net.aclose()
+    assert caught.value.status == 401 and "check OPENALEX_API_KEY" in str(caught.value)
+    assert "not-the-key" not in str(caught.value)
+
+
 async def test_429_with_retry_after_is_waited_out_then_answered() -> None:
     answers = [httpx.Response(429, headers={"Retry-After": "0"}), httpx.Response(200, json=SAMPLE)]
     async with openalex(lambda request: answers.pop(0)) as (source, sent):

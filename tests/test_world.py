@@ -278,7 +278,8 @@ async def test_openalex_answers_in_its_json_shapes(world: World, client) -> None
     words = sorted((i, w) for w, positions in (one["abstract_inverted_index"] or {}).items() for i in positions)
     assert one["title"] == paper.title and (not words or " ".join(w for _, w in words) == paper.abstract)
     assert (await client.get(f"{base}/works/W1")).status_code == 404
-    assert (await client.get(f"{base}/works", params={"filter": "bogus:1"})).status_code == 403
+    assert (await client.get(f"{base}/works", params={"filter": "bogus:1"})).status_code == 400
+    assert (await client.get(f"{base}/works/{w1}", params={"api_key": "wrong"})).status_code == 401
 
 
 @pytest.mark.anyio

@@ -132,9 +132,14 @@ class OpenAlex:
             self._auth["mailto"] = settings.openalex_mailto
 
     async def _get(self, path: str, params: dict[str, Any]) -> Any:
-        return await self._net.request(
-            NAME, "GET", self._base + path, params={**params, **self._auth}, parse=lambda r: r.json()
-        )
+        try:
+            return await self._net.request(
+                NAME, "GET", self._base + path, params={**params, **self._auth}, parse=lambda r: r.json()
+            )
+        except SourceRejected as exc:
+            if exc.status != 401:  # OpenAlex's answer to a wrong or blank key
+                raise
+            raise SourceRejected(exc.host, 401, "(the API key was refused: check OPENALEX_API_KEY)") from None
 
     async def _works(self, **params: Any) -> list[dict[str, Any]]:
         body = await self._get("/works", {**params, "select": SELECT})

@@ -232,8 +232,14 @@ def openalex_routes(ctx: Context, _: str) -> list[Route]:
         message = "Daily usage allowance exceeded (SIMULATED). Add a free API key: api_key=..."
         return headers, JSONResponse({"error": "Rate limit exceeded", "message": message}, 429, headers=headers)
 
-    def invalid(message: str) -> Response:
-        return JSONResponse({"error": "Invalid query parameters error.", "message": message}, 403)
+    def invalid(message: str) -> Response:  # 400, as OpenAlex's error reference (developers.openalex.org) has it
+        return JSONResponse({"error": "Invalid query parameters error.", "message": message}, 400)
+
+    def wrong_key(params: Any) -> Response | None:
+        """A key that is not the world's: 401, as OpenAlex answers a wrong or blank `api_key`."""
+        if "api_key" not in params or params["api_key"] == ctx.config.openalex_key:
+            return None
+        return JSONResponse({"error": "Invalid API key (SIMULATED)", "message": "check your api_key"}, 401)
 
     def work_ids(value: str) -> set[int]:
         found = set()
@@ -280,6 +286,8 @@ def openalex_routes(ctx: Context, _: str) -> list[Route]:
             return invalid(
                 f"{unknown[0]} is not a valid parameter. Valid parameters are {', '.join(sorted(_OA_PARAMS))}."
             )
+        if refused_key := wrong_key(params):
+            return refused_key
         usage_headers, refused = usage(params)
         if refused is not None:
             return refused
@@ -328,6 +336,8 @@ def openalex_routes(ctx: Context, _: str) -> list[Route]:
         return JSONResponse({"meta": meta, "results": results, "group_by": []}, headers=usage_headers)
 
     async def work(request: Request) -> Response:
+        if refused_key := wrong_key(request.query_params):
+            return refused_key
         raw = request.path_params["work"]
         paper = corpus.by_openalex(raw)
         low = raw.lower()
