@@ -53,6 +53,11 @@ class SourceRejected(Exception):
         self.host, self.status, self.detail = host, status, scrub(detail)
         super().__init__(f"{host} rejected the request: HTTP {status} {self.detail}".strip())
 
+    def key_refused(self, variable: str) -> SourceRejected:
+        """This rejection as a refused API key: it names the setting to check, never the key (a server
+        may echo it back)."""
+        return SourceRejected(self.host, self.status, f"(the API key was refused: check {variable})")
+
 
 class Offline(SourceUnavailable):
     """A request to a remote source in offline mode: refused before it leaves the process."""

@@ -63,7 +63,7 @@ class GoogleSearch:
         except SourceRejected as exc:
             if exc.status not in (401, 403):
                 raise
-            raise SourceRejected(exc.host, exc.status, "(the API key was refused: check SERPER_API_KEY)") from None
+            raise exc.key_refused("SERPER_API_KEY") from None
         ids = arxiv_ids(answer)[:limit]
         found = await self.arxiv.papers(ids, gather=True) if ids else {}  # one request for all the searches
         return [found[i].model_copy(update={"sources": ["google", *found[i].sources]}) for i in ids if i in found]

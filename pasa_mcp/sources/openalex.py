@@ -139,7 +139,7 @@ class OpenAlex:
         except SourceRejected as exc:
             if exc.status != 401:  # OpenAlex's answer to a wrong or blank key
                 raise
-            raise SourceRejected(exc.host, 401, "(the API key was refused: check OPENALEX_API_KEY)") from None
+            raise exc.key_refused("OPENALEX_API_KEY") from None
 
     async def _works(self, **params: Any) -> list[dict[str, Any]]:
         body = await self._get("/works", {**params, "select": SELECT})
