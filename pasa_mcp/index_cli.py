@@ -65,7 +65,7 @@ def _progress() -> Progress:
 
 @app.command("import-arxiv")
 def import_arxiv(
-    file: Annotated[Path, typer.Argument(help="arXiv's metadata snapshot (JSON lines).")],
+    file: Annotated[Path, typer.Argument(help="arXiv's metadata snapshot: JSON lines, Kaggle's zip, .gz, .bz2, .xz.")],
     categories: Annotated[str | None, typer.Option(help="Only these, e.g. cs,stat.ML (cs means cs.*).")] = None,
 ) -> None:
     """Import arXiv's metadata snapshot: streaming, resumable, idempotent."""

@@ -3,11 +3,15 @@ OAI-PMH harvest against tools/world (a simulation) over real sockets."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
 import signal
 import sqlite3
 import subprocess
 import sys
+import zipfile
 from datetime import date
 from pathlib import Path
 
@@ -196,6 +200,84 @@ def test_category_filter_and_bad_lines(corpus: Corpus, snapshot: Path, tmp_path:
     assert counts["bad"] == 2 and "nonsense" in " ".join(counts["errors"])
     with pytest.raises(ValueError, match="not an arXiv category: 'machine learning'"):
         import_snapshot(index, snapshot, categories="cs,machine learning")
+    index.close()
+
+
+def _pack(snapshot: Path, kind: str) -> Path:
+    """The snapshot as published (Kaggle's zip of the one JSON file) or compressed by a user."""
+    data = snapshot.read_bytes()
+    if kind == "zip":
+        packed = snapshot.with_suffix(".zip")
+        with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("arxiv-metadata-oai-snapshot.json", data)
+        return packed
+    opener = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}[kind]
+    packed = snapshot.with_name(f"{snapshot.name}.{kind}")
+    with opener(packed, "wb") as f:
+        f.write(data)
+    return packed
+
+
+@pytest.mark.parametrize("kind", ["zip", "gz", "bz2", "xz"])
+def test_a_zipped_or_compressed_snapshot_imports_like_the_plain_one(
+    corpus: Corpus, snapshot: Path, tmp_path: Path, kind: str
+) -> None:
+    packed = _pack(snapshot, kind)
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    progress: list[tuple[int, int]] = []
+    counts = import_snapshot(index, packed, on_progress=lambda done, total: progress.append((done, total)))
+    papers = arxiv_papers(corpus)
+    assert counts["added"] == len(papers) and counts["bad"] == 0
+    found = index.papers_by_arxiv([p.arxiv_id for p in papers])
+    assert {i: found[i].title for i in found} == {p.arxiv_id: p.title for p in papers}
+    assert progress[-1] == (packed.stat().st_size, packed.stat().st_size)  # the whole file read, on disk's scale
+    assert import_snapshot(index, packed)["read"] == 0  # finished: not read again
+    index.close()
+
+
+def test_an_interrupted_import_of_a_gzipped_snapshot_resumes(snapshot: Path, tmp_path: Path, monkeypatch) -> None:
+    from pasa_mcp.index import snapshot as module
+
+    monkeypatch.setattr(module, "BATCH", 100)
+    packed = _pack(snapshot, "gz")
+    index = LocalIndex(tmp_path / "index.sqlite3")
+
+    def stop(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_snapshot(index, packed, on_progress=stop)
+    assert index.count() == 100
+    rest = import_snapshot(index, packed)
+    assert rest["read"] == rest["added"] == index.count() - 100 and rest["skipped"] == 0
+    index.close()
+
+
+def test_a_file_that_is_not_the_snapshot_is_refused_and_not_taken_as_imported(snapshot: Path, tmp_path: Path) -> None:
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    other_json = tmp_path / "other.jsonl"
+    other_json.write_text("".join(json.dumps({"name": f"row {i}", "value": i}) + "\n" for i in range(5000)))
+    binary = tmp_path / "data.bin"
+    binary.write_bytes(bytes(range(256)) * 40)
+    for path, read in [(other_json, 100), (binary, None), (other_json, 100)]:  # refused again: nothing recorded
+        with pytest.raises(ValueError, match="does not read as arXiv's metadata snapshot") as refused:
+            import_snapshot(index, path)
+        assert str(path) in str(refused.value)
+        if read is not None:
+            assert f"none of the {read} lines read is a paper" in str(refused.value)  # stopped early
+    assert index.count() == 0 and index.db.execute("SELECT count(*) FROM state").fetchone()[0] == 0
+    seven = tmp_path / "arxiv.7z"
+    seven.write_bytes(b"7z\xbc\xaf\x27\x1c" + bytes(64))
+    with pytest.raises(ValueError, match="arxiv.7z is a 7-Zip archive: unpack it first"):
+        import_snapshot(index, seven)
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.writestr("a.json", "{}")
+        archive.writestr("b.json", "{}")
+    with pytest.raises(ValueError, match="a zip holding a.json, b.json; expected one JSON-lines file"):
+        import_snapshot(index, two)
+    done = CliRunner().invoke(app, ["index", "import-arxiv", str(binary)])
+    assert done.exit_code == 2 and "does not read as arXiv's metadata snapshot" in done.output
     index.close()
 
 
