@@ -329,6 +329,31 @@ def test_pasa_database_gives_section_maps_without_requests(corpus: Corpus, snaps
     index.close()
 
 
+def test_files_that_are_not_the_pasa_database_are_refused(corpus: Corpus, snapshot: Path, tmp_path: Path) -> None:
+    db, ids = tmp_path / "paper_db.zip", tmp_path / "id2paper.json"
+    write_pasa_db(corpus, db, ids)
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    arxiv_zip = _pack(snapshot, "zip")  # the arXiv snapshot given in the database's place
+    with pytest.raises(ValueError, match="arxiv-metadata.zip does not read as PaSa's paper database: none of the 1"):
+        import_pasa(index, arxiv_zip, ids)
+    many = tmp_path / "pages.zip"
+    with zipfile.ZipFile(many, "w") as archive:
+        for n in range(150):
+            archive.writestr(f"page{n}.html", "<html></html>")
+    with pytest.raises(ValueError, match="none of the 100 members read"):  # stopped early
+        import_pasa(index, many, ids)
+    latin = tmp_path / "latin1.json"
+    latin.write_bytes('{"2301.00001": "Caf\u00e9"}'.encode("latin-1"))
+    with pytest.raises(ValueError, match="latin1.json: not a readable JSON file"):
+        import_pasa(index, db, latin)
+    paper = tmp_path / "paper.json"
+    paper.write_text(json.dumps({"title": "A paper", "sections": {}}))
+    with pytest.raises(ValueError, match="paper.json: maps no arXiv id to a title"):
+        import_pasa(index, db, paper)  # the two files swapped, or a paper given for the id map
+    assert index.count() == 0
+    index.close()
+
+
 def test_cli_imports_searches_and_reports(corpus: Corpus, snapshot: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     done = runner.invoke(app, ["index", "import-arxiv", str(snapshot)])

@@ -17,13 +17,15 @@ from ..papers import normalize_arxiv_id, title_key
 from .db import LocalIndex, Record
 
 BATCH = 5_000
+MAX_MEMBER = 8 << 20  # bytes: a paper's JSON is a few KB; a larger member is not one (and is not read)
+SNIFF_MEMBERS = 100  # members read without a single paper: the zip is not the PaSa database
 
 
 def _load_id_map(path: Path) -> dict[str, str]:
     """Title key -> arXiv id, from id2paper.json (arXiv id -> title)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8 text
         raise ValueError(f"{path}: not a readable JSON file ({exc})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object mapping arXiv ids to titles")
@@ -32,6 +34,8 @@ def _load_id_map(path: Path) -> dict[str, str]:
         arxiv_id = normalize_arxiv_id(str(raw))
         if arxiv_id and isinstance(title, str) and title_key(title):
             by_key.setdefault(title_key(title), arxiv_id)
+    if data and not by_key:
+        raise ValueError(f"{path}: maps no arXiv id to a title (expected id2paper.json: {{arXiv id: title}})")
     return by_key
 
 
@@ -49,13 +53,17 @@ def import_pasa(
         members = [m for m in archive.infolist() if not m.is_dir()]
         batch: list[Record] = []
         for n, member in enumerate(members, 1):
+            if not counts["papers"] and counts["bad"] >= SNIFF_MEMBERS:
+                break
             try:
+                if member.file_size > MAX_MEMBER:
+                    raise ValueError("too large for a paper")
                 data = json.loads(archive.read(member))
                 title = " ".join(str(data["title"]).split())
                 sections = data.get("sections") or {}
                 if not title or not isinstance(sections, dict):
                     raise ValueError("no title, or sections that are not an object")
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, zipfile.BadZipFile):
                 counts["bad"] += 1
                 continue
             key = title_key(title) or PurePosixPath(member.filename).stem
@@ -81,6 +89,11 @@ def import_pasa(
                 batch.clear()
                 if on_progress:
                     on_progress(n, len(members))
+    if counts["bad"] and not counts["papers"]:
+        raise ValueError(
+            f"{zip_path} does not read as PaSa's paper database: none of the {counts['bad']} members read"
+            " is a paper's JSON (title, abstract, sections)"
+        )
     index.finish()
     return counts
 
