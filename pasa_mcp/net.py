@@ -30,6 +30,9 @@ MAX_RETRY_AFTER = 120.0  # seconds: a longer demand fails the request instead of
 # Seconds a request may wait for its slot with its connection open; longer (a pause begun meanwhile)
 # drops the connection and books again, so that no server closes an idle connection under it.
 WIRE_WAIT = 2.0
+# Seconds a request may be written after its slot and still be counted from the slot (no second
+# update of the shared clock): asyncio's timers are good to about a millisecond.
+WRITE_SLACK = 0.002
 WIRE_EVENTS = ("http11.send_request_headers.started", "http2.send_request_headers.started")
 WRITTEN_EVENTS = ("http11.send_request_headers.complete", "http2.send_request_headers.complete")
 
@@ -150,17 +153,18 @@ class Host:
         if (wait := await clock.book()) > 0:
             await anyio.sleep(wait)
 
-    async def _claimed(self, clock: HostClock) -> float | None:
+    async def _claimed(self, clock: HostClock) -> tuple[float, float] | None:
         """Claim the slot at the wire: take one a short wait away and wait it out, book again when the
-        next is further. Returns the clock as it was before the claim (None for a host without pacing)."""
+        next is further. Returns the clock as it was before the claim and the slot's moment (None for
+        a host without pacing)."""
         if self.interval <= 0:
             return None  # not paced: pauses were waited out at booking
-        wait, before = await clock.claim(WIRE_WAIT)
+        wait, before, slot = await clock.claim(WIRE_WAIT)
         if wait > WIRE_WAIT:
             raise _Repace
         if wait > 0:
             await anyio.sleep(wait)
-        return before
+        return before, slot
 
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
         clock = self.clock(request.url)
@@ -184,7 +188,9 @@ class Host:
                             on_wire = True
                             claimed = await self._claimed(clock)
                         elif event in WRITTEN_EVENTS and claimed is not None:
-                            await clock.written(claimed, time.time())
+                            before, slot = claimed
+                            if (now := time.time()) - slot > WRITE_SLACK:  # late: count the gap from now
+                                await clock.written(before, now)
 
                     request.extensions = {**request.extensions, "trace": trace}
                     self.requests += 1

@@ -187,3 +187,60 @@ def test_the_state_file_is_rewritten_in_place_and_a_torn_one_reads_as_no_state(t
     state.write_bytes(json.dumps({"booked": booked, "note": "x" * 200}).encode())  # a longer file ...
     assert clock._update(clock._book) == pytest.approx(booked - time.time(), abs=0.5)  # ... read under the lock
     assert json.loads(state.read_bytes()) == {"booked": pytest.approx(booked + 3.0)}  # ... and cut to the new state
+
+
+async def test_an_unpaced_host_reads_its_pause_at_most_once_a_check_period(tmp_path: Path, monkeypatch) -> None:
+    from pasa_mcp import pacer
+
+    monkeypatch.setattr(pacer, "PAUSE_CHECK", 0.3)
+    mine = HostClock(tmp_path, "google@google.serper.dev_443", Rate(), exclusive=False)
+    other = HostClock(tmp_path, "google@google.serper.dev_443", Rate(), exclusive=False)  # another process's
+    updates = []
+    original = mine._update
+    monkeypatch.setattr(mine, "_update", lambda change: updates.append(change) or original(change))
+
+    assert await mine.book() == 0.0 and await mine.book() == 0.0
+    assert len(updates) == 1  # the second booking trusted the pause as read
+    await other.pause(5.0)
+    assert await mine.book() == 0.0  # not read again yet
+    await anyio.sleep(0.35)
+    assert await mine.book() == pytest.approx(4.65, abs=0.2)  # read again: the other's pause holds it
+    await mine.pause(10.0)
+    assert await mine.book() == pytest.approx(10.0, abs=0.2)  # its own pause at once
+
+
+@pytest.mark.parametrize(("slack", "updated"), [(-1.0, True), (3600.0, False)])
+async def test_a_write_after_its_slot_counts_the_gap_from_the_write(monkeypatch, slack: float, updated: bool) -> None:
+    from pasa_mcp import net as net_module
+
+    monkeypatch.setattr(net_module, "WRITE_SLACK", slack)  # -1: every write late; 3600: every one on time
+    written = []
+    original = HostClock.written
+    monkeypatch.setattr(HostClock, "written", lambda self, *a: written.append(a) or original(self, *a))
+    server = Server(latency=0.0)
+    async with stamping(server) as url:
+        net = Net(Settings(arxiv_interval=INTERVAL))
+        try:
+            with anyio.fail_after(20):
+                for _ in range(3):
+                    await net.request("arxiv", "GET", f"{url}/api/query")
+        finally:
+            await net.aclose()
+    assert len(written) == (3 if updated else 0)
+    assert min(gaps(server.arrivals)) >= INTERVAL - JITTER
+
+
+def test_the_state_lock_excludes_filelock_holders_and_falls_back_to_filelock(tmp_path: Path, monkeypatch) -> None:
+    from filelock import FileLock
+
+    from pasa_mcp import pacer
+
+    clock = HostClock(tmp_path, "ar5iv@ar5iv.labs.arxiv.org_443", Rate(1.0, 1), exclusive=False)
+    monkeypatch.setattr(pacer, "LOCK_TIMEOUT", 0.2)
+    with FileLock(tmp_path / "ar5iv@ar5iv.labs.arxiv.org_443.lock"):  # as a process of an earlier version holds it
+        with pytest.raises(pacer.PacingStateError, match="unusable"):
+            clock._update(clock._book)
+    assert clock._update(clock._book) == 0.0  # released: taken at once
+    monkeypatch.setattr(pacer, "fcntl", None)  # where there is no flock (Windows): filelock takes it
+    assert clock._update(clock._book) == pytest.approx(1.0, abs=0.2)
+    assert json.loads((tmp_path / "ar5iv@ar5iv.labs.arxiv.org_443.json").read_bytes())["booked"] > time.time() + 1.5
