@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from pasa_mcp.cli import app
 from pasa_mcp.config import Settings
+from pasa_mcp.index import db as db_module
 from pasa_mcp.index.db import LocalIndex, Record
 from pasa_mcp.index.harvest import harvest
 from pasa_mcp.index.pasa_db import import_pasa
@@ -81,7 +82,9 @@ def test_an_interrupted_import_resumes_where_it_stopped(snapshot: Path, tmp_path
     from pasa_mcp.index import snapshot as module
 
     monkeypatch.setattr(module, "BATCH", 100)
+    monkeypatch.setattr(db_module, "RELOAD_EVERY", 0.0)  # the reader checks the lookup indexes on each lookup
     index = LocalIndex(tmp_path / "index.sqlite3")
+    reader = LocalIndex(tmp_path / "index.sqlite3")  # a process that had the index open before (an MCP server)
     calls = []
 
     def stop_after_two(done: int, total: int) -> None:
@@ -93,11 +96,22 @@ def test_an_interrupted_import_resumes_where_it_stopped(snapshot: Path, tmp_path
         import_snapshot(index, snapshot, on_progress=stop_after_two)
     assert index.count() == 200
     assert _lookup_indexes(tmp_path / "index.sqlite3") == set()  # left to the import's end
-    row = index.db.execute("SELECT arxiv_id, title_key FROM papers LIMIT 1").fetchone()
-    assert index.paper_by_title_key(row[1]).arxiv_id == row[0]  # found all the same, by reading the table
+    row = index.db.execute("SELECT arxiv_id, title_key, doi FROM papers WHERE doi IS NOT NULL LIMIT 1").fetchone()
+    # Meanwhile nothing is looked up by title key or DOI (each lookup would read the whole table) ...
+    for each in (index, reader):
+        statements: list[str] = []
+        each.db.set_trace_callback(statements.append)
+        assert each.paper_by_title_key(row[1]) is None and each.paper_by_doi(row[2]) is None
+        assert each.title_candidates("A title that is nowhere") == []
+        assert not [s for s in statements if "title_key =" in s or "doi =" in s]
+        each.db.set_trace_callback(None)
     rest = import_snapshot(index, snapshot)
     assert rest["added"] == index.count() - 200 and rest["read"] == rest["added"]
     assert _lookup_indexes(tmp_path / "index.sqlite3") == {"papers_title_key", "papers_doi"}
+    # ... and once the import has built the indexes, it is, in every process.
+    for each in (index, reader):
+        assert each.paper_by_title_key(row[1]).arxiv_id == each.paper_by_doi(row[2]).arxiv_id == row[0]
+    reader.close()
     index.close()
 
 

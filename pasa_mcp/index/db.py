@@ -68,7 +68,9 @@ _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS unindex (id INTEGER PRIMARY KEY)",
 ]
 # Lookups by title and DOI. A bulk import into an empty index builds them once at its end (an
-# interrupted one: when the index is next opened), instead of keeping them ordered row by row.
+# interrupted one: when the index is next opened), instead of keeping them ordered row by row. Until
+# then, readers that had the index open before (an MCP server) do not look up by title key or DOI:
+# without these indexes each lookup would read the whole table (a second at a million papers).
 _LOOKUP_INDEXES = {
     "papers_title_key": "CREATE INDEX IF NOT EXISTS papers_title_key ON papers(title_key)",
     "papers_doi": "CREATE INDEX IF NOT EXISTS papers_doi ON papers(doi) WHERE doi IS NOT NULL",
@@ -135,6 +137,7 @@ class LocalIndex:
         self._fed_through = self._committed_through = 0  # last row id given to the writer / committed
         self._unindexed: list[int] = []  # row ids whose documents the writer was told to delete
         self._reloaded = 0.0
+        self._lookups_checked, self._lookups_ready = 0.0, True  # the lookup indexes, as last checked
         self._limiter = anyio.CapacityLimiter(1)
 
     async def call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -182,6 +185,7 @@ class LocalIndex:
             if bulk and self.db.execute("SELECT NOT EXISTS (SELECT 1 FROM papers)").fetchone()[0]:
                 for name in _LOOKUP_INDEXES:
                     self.db.execute(f"DROP INDEX IF EXISTS {name}")
+                self._lookups_checked = 0.0
             added, updated, docs, gone = self._add_rows(records)
             for key, value in (state or {}).items():
                 self._set_state(key, value)
@@ -335,6 +339,7 @@ class LocalIndex:
         with self.write():  # while tantivy merges its segments in its own thread
             for statement in _LOOKUP_INDEXES.values():
                 self.db.execute(statement)
+        self._lookups_checked = 0.0
         if self._writer is not None:
             self._writer.wait_merging_threads()
             self._writer = None
@@ -359,6 +364,14 @@ class LocalIndex:
             self.db.execute("INSERT OR REPLACE INTO state VALUES (?, ?)", (key, value))
 
     # Reading ---------------------------------------------------------------------------------
+
+    def _lookups(self) -> bool:
+        """Whether the title-key and DOI indexes exist (checked at most every RELOAD_EVERY seconds)."""
+        if time.monotonic() - self._lookups_checked > RELOAD_EVERY:
+            names = {row[1] for row in self.db.execute("PRAGMA index_list(papers)")}
+            self._lookups_ready = _LOOKUP_INDEXES.keys() <= names
+            self._lookups_checked = time.monotonic()
+        return self._lookups_ready
 
     def _searcher(self) -> tantivy.Searcher:
         if time.monotonic() - self._reloaded > RELOAD_EVERY:
@@ -419,17 +432,22 @@ class LocalIndex:
         return {raw: by_id[i] for raw, i in wanted.items() if i in by_id}
 
     def paper_by_doi(self, doi: str) -> Paper | None:
+        if not self._lookups():
+            return None
         row = self.db.execute(f"SELECT {_COLUMNS} FROM papers WHERE doi = ? LIMIT 1", (normalize_doi(doi),)).fetchone()
         return _paper(row) if row else None
 
     def paper_by_title_key(self, key: str) -> Paper | None:
+        if not self._lookups():
+            return None
         row = self.db.execute(f"SELECT {_COLUMNS} FROM papers WHERE title_key = ? LIMIT 1", (key,)).fetchone()
         return _paper(row) if row else None
 
     def title_candidates(self, title: str, limit: int = TITLE_CANDIDATES) -> list[Paper]:
         """Papers whose title is or may be `title`: the exact title key, else the best title matches
         (titles with all of its words, or, for a typo or a dropped word, any of them by BM25)."""
-        rows = self.db.execute(f"SELECT {_COLUMNS} FROM papers WHERE title_key = ?", (title_key(title),)).fetchall()
+        sql = f"SELECT {_COLUMNS} FROM papers WHERE title_key = ?"
+        rows = self.db.execute(sql, (title_key(title),)).fetchall() if self._lookups() else []
         if rows:
             return [_paper(row) for row in rows]
         words = query_words(title)
@@ -449,8 +467,10 @@ class LocalIndex:
         """The PaSa database's section map of a paper (cited titles per section), or None."""
         if paper.arxiv_id:
             sql, arg = "p.arxiv_id = ?", paper.arxiv_id
-        else:
+        elif self._lookups():
             sql, arg = "p.title_key = ?", paper.title_key
+        else:
+            return None
         row = self.db.execute(
             f"SELECT s.data FROM sections s JOIN papers p ON p.id = s.paper_id WHERE {sql} LIMIT 1", (arg,)
         ).fetchone()
