@@ -2,7 +2,9 @@
 
 Models (per base URL): reachable, serving the configured model, which engine, the chat template (a
 one-token chat request), P(True) of a known prompt (the selector). Sources: one small search each
-(reachable, key accepted). The store: opens, schema version, writable, size. Politeness: the intervals
+(reachable, key accepted). The store: opens, schema version, writable, size. The local paper index:
+what it holds (read only), or that there is none, which fails only where it is needed (offline, or
+`local` among the search sources). Politeness: the intervals
 set for arXiv and Semantic Scholar against their published limits, when the URLs are theirs. OpenAlex:
 its key set and accepted (one DOI lookup), since every online deep search resolves cited titles there.
 """
@@ -18,6 +20,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 import anyio
+import tantivy
 import typer
 
 from .config import Settings
@@ -144,6 +147,40 @@ def check_store(settings: Settings) -> Check:
         store.close()
 
 
+def check_index(settings: Settings) -> Check:
+    """The local paper index, opened read-only (its own open would build what an import left undone)."""
+    path, part = settings.index_path, "local index"
+    build = "build one: `pasa-mcp index import-arxiv FILE` or `pasa-mcp index harvest`"
+    if not path.exists():
+        if settings.offline or "local" in settings.sources:
+            why = "offline mode" if settings.offline else "the `local` search source"
+            return Check(part, False, f"none at {path}, and {why} needs it", build)
+        return Check(part, True, f"none at {path} (optional: ids and titles then resolve over the network)")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            papers, newest = db.execute("SELECT count(*), max(published) FROM papers").fetchone()
+            through = db.execute("SELECT value FROM state WHERE key = 'indexed_through'").fetchone()
+            lookups = {row[1] for row in db.execute("PRAGMA index_list(papers)")}
+        finally:
+            db.close()
+    except (sqlite3.Error, OSError) as exc:
+        return Check(part, False, f"{path}: {exc}", "move it aside, or set PASA_INDEX_PATH to another file")
+    text = path.with_name(path.name + ".tantivy")
+    try:
+        documents = tantivy.Index.open(str(text)).searcher().num_docs
+    except ValueError:  # no full-text index there
+        documents = 0
+    detail = f"{path}: {papers} papers ({documents} in the full-text index), newest published {newest}"
+    if papers and through and not documents:
+        fix = "run `pasa-mcp index import-arxiv` or `index harvest` once: its first write indexes every row again"
+        return Check(part, False, f"{detail}; the full-text index {text} is gone", fix)
+    if not {"papers_title_key", "papers_doi"} <= lookups:
+        fix = "run the import again (or any `pasa-mcp index` command): the lookups are built when the index is opened"
+        return Check(part, False, f"{detail}; title and DOI lookups not built (an import was interrupted)", fix)
+    return Check(part, True, detail)
+
+
 def check_politeness(settings: Settings) -> list[Check]:
     checks = []
     for setting, url_setting, host, minimum in POLITE:
@@ -193,7 +230,7 @@ def check_state_dir(settings: Settings) -> Check:
 
 
 async def run_checks(settings: Settings) -> list[Check]:
-    checks = [check_store(settings), check_state_dir(settings), *check_politeness(settings)]
+    checks = [check_store(settings), check_index(settings), check_state_dir(settings), *check_politeness(settings)]
     net = Net(settings)
     try:
         checks.append(await check_openalex(settings, net))
@@ -209,7 +246,7 @@ async def run_checks(settings: Settings) -> list[Check]:
 def doctor(
     json_out: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
-    """Check every part a search needs (models, sources, store, politeness); exit 1 if any fails."""
+    """Check every part a search needs (models, sources, store, local index, politeness); exit 1 if any fails."""
     from .cli import _settings, out
 
     settings = _settings()

@@ -14,9 +14,13 @@ import pytest
 from pydantic import SecretStr
 
 from pasa_mcp.config import Settings
-from pasa_mcp.doctor import Check, check_openalex, check_politeness, check_state_dir, run_checks
+from pasa_mcp.doctor import Check, check_index, check_openalex, check_politeness, check_state_dir, run_checks
+from pasa_mcp.index.db import LocalIndex
+from pasa_mcp.index.snapshot import import_snapshot
 from pasa_mcp.net import Net
 from tools.world import World
+from tools.world.corpus import Corpus
+from tools.world.exports import write_snapshot
 
 pytestmark = pytest.mark.anyio
 
@@ -126,3 +130,23 @@ async def test_openalex_needs_a_key_and_it_is_tried_with_one_lookup() -> None:
     assert (await check(openalex_api_key=SecretStr("good"))).ok and len(sent) == 1
     wrong = await check(openalex_api_key=SecretStr("wrong-key"))
     assert not wrong.ok and wrong.fix == "check OPENALEX_API_KEY" and "wrong-key" not in wrong.detail
+
+
+def test_the_local_index_is_reported_and_needed_only_offline_or_as_a_source(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite3"
+    online = Settings(index_path=path)
+    assert check_index(online).ok and "none at" in check_index(online).detail
+    for needing in (Settings(index_path=path, offline=True), Settings(index_path=path, search_sources=["local"])):
+        check = check_index(needing)
+        assert not check.ok and "needs it" in check.detail and "pasa-mcp index import-arxiv" in check.fix
+    snapshot = tmp_path / "snapshot.jsonl"
+    write_snapshot(Corpus(3, 200), snapshot)
+    index = LocalIndex(path)
+    papers = import_snapshot(index, snapshot)["added"]
+    index.close()
+    check = check_index(online)
+    assert check.ok and f"{papers} papers ({papers} in the full-text index)" in check.detail
+    for file in (tmp_path / "index.sqlite3.tantivy").iterdir():  # the derived full-text index removed
+        file.unlink()
+    check = check_index(online)
+    assert not check.ok and "is gone" in check.detail and "indexes every row again" in check.fix

@@ -7,6 +7,7 @@ import bz2
 import gzip
 import json
 import lzma
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -201,6 +202,20 @@ def test_an_import_that_fails_while_indexing_indexes_everything_when_run_again(
     papers = arxiv_papers(corpus)
     assert index.count() == _documents(index) == len(papers)
     assert index.search(papers[120].title, limit=1)[0].arxiv_id == papers[120].arxiv_id
+    index.close()
+
+
+def test_a_removed_text_index_is_built_again_by_the_next_write(corpus: Corpus, snapshot: Path, tmp_path: Path) -> None:
+    paper = arxiv_papers(corpus)[4]
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    import_snapshot(index, snapshot)
+    index.close()
+    shutil.rmtree(tmp_path / "index.sqlite3.tantivy")  # a user freeing space, a backup without it, ...
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    assert index.search(paper.title) == [] and index.stats()["text_documents"] == 0
+    assert import_snapshot(index, snapshot)["read"] == 0  # the file is done; the write still indexes every row
+    assert index.search(paper.title, limit=1)[0].arxiv_id == paper.arxiv_id
+    assert index.stats()["text_documents"] == index.count() == len(arxiv_papers(corpus))
     index.close()
 
 

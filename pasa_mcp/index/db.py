@@ -174,8 +174,8 @@ class LocalIndex:
         With `bulk` (records with arXiv ids: a snapshot), the text index is committed only every
         BULK_COMMIT papers (and by `finish()`): searches see the new papers later, and a crash costs
         re-indexing them from the rows. A bulk import into an empty index also leaves the title and
-        DOI lookup indexes to `finish()` (about a fifth of its rows' cost at 1M papers); until then
-        lookups by title or DOI read the whole table.
+        DOI lookup indexes to `finish()` (about a fifth of its rows' cost at 1M papers); until then no
+        lookup is made by title key or DOI (`_lookups`).
         """
         writer = self._text_writer()  # first: it brings the text index level with rows from before
         if bulk:  # until finish(): a large page cache, and no fsync per checkpoint (see finish)
@@ -263,7 +263,8 @@ class LocalIndex:
 
         Documents past `indexed_through` come from a commit whose rows were never marked (or from
         rows a crash left unindexed): they are removed and the rows from there on added again; the
-        documents of rows in `unindex` (replaced or deleted) are removed.
+        documents of rows in `unindex` (replaced or deleted) are removed. A text index that was
+        removed (empty, though rows were indexed) is built again from every row.
         """
         if self._writer is not None:
             return self._writer
@@ -273,6 +274,8 @@ class LocalIndex:
             busy = f"the local index at {self.path} is being written by another process ({exc})"
             raise RuntimeError(busy) from None
         through = int(self._get_state("indexed_through") or 0)
+        if through and self.text.searcher().num_docs == 0:
+            through = 0
         self._committed_through = self._fed_through = through
         self._unindexed = []
         writer.delete_documents_by_query(
@@ -327,6 +330,7 @@ class LocalIndex:
             self.db.executemany("DELETE FROM unindex WHERE id = ?", [(i,) for i in self._unindexed])
         self._committed_through = self._fed_through
         self._unindexed = []
+        self._reloaded = 0.0  # this process's next search sees what it just committed
 
     def finish(self) -> None:
         """Commit the text index, wait for its background merges and release the writer (end of an import).
@@ -495,6 +499,8 @@ class LocalIndex:
             "papers": papers,
             "arxiv_papers": with_id,
             "with_doi": dois,
+            "text_documents": self._searcher().num_docs,  # papers the full-text index holds (as last committed)
+            "lookups_ready": self._lookups(),
             "with_sections": one("SELECT count(*) FROM sections").fetchone()[0],
             "newest_published": one("SELECT max(published) FROM papers").fetchone()[0],
             "harvests": {
