@@ -2,6 +2,11 @@
 
 The store first, then arXiv's LaTeXML HTML (arxiv.org/html or ar5iv), parsed by `latexml`; a paper
 without HTML falls back to a reference list (Semantic Scholar, OpenAlex) offered as one section.
+
+A host that fails (every retry, a refusal other than "no such page", or resting after failing:
+net.py) is passed over for the next one and for the reference lists, which then stand in for the
+page: the map is marked incomplete, so the run reports the loss and the store keeps it only briefly.
+Only when nothing stands in is the failure raised (never "no full text").
 """
 
 from __future__ import annotations
@@ -81,7 +86,8 @@ class FullText:
     async def section_map(self, paper: Paper) -> SectionMap | None:
         """The paper's section map, or None when it has neither HTML full text nor a reference list.
 
-        Raises SourceUnavailable when a host keeps failing: that is an error, not "no sections".
+        Raises a host's SourceUnavailable (or SourceRejected) when it failed and nothing stood in for
+        its page: that is an error, not "no sections".
         """
         cached = await self.store.call(self.store.get_section_map, paper.key, NO_FULL_TEXT_TTL, INCOMPLETE_TTL)
         # A page read by an older parser is read again (fetched again: the store keeps maps, not pages).
@@ -90,15 +96,25 @@ class FullText:
         if self.local is not None and (local := await self.local.call(self.local.section_map, paper)):
             await self.store.call(self.store.put_section_map, paper.key, local)
             return local
-        found = await self._from_html(paper) if paper.arxiv_id else None
+        found, failed = await self._from_html(paper) if paper.arxiv_id else (None, [])
         if found is None:
-            found = await self._from_reference_lists(paper)
+            try:
+                found = await self._from_reference_lists(paper)
+            except (SourceUnavailable, SourceRejected):
+                if failed:
+                    raise failed[0] from None
+                raise
+            if found is None and failed:
+                raise failed[0]  # a host that may have the page could not be asked: not "no full text"
         elif not found.sections:
             # A LaTeXML page without one usable citation (a failed conversion) loses to a reference list.
             try:
                 found = await self._from_reference_lists(paper) or found
             except (SourceUnavailable, SourceRejected) as exc:
                 found.warnings.append(f"no reference list either: {exc}")
+        if failed and found is not None:  # a stand-in: reported as a loss, kept briefly (INCOMPLETE_TTL)
+            found.warnings += [f"{exc}; used {found.origin} instead" for exc in failed]
+            found.complete = False
         # "Nothing anywhere" is remembered too (for NO_FULL_TEXT_TTL): the next run asks no host again.
         await self.store.call(self.store.put_section_map, paper.key, found or _no_full_text())
         return found
@@ -130,27 +146,32 @@ class FullText:
         version = f"v{paper.arxiv_version}" if host == "arxiv_html" and paper.arxiv_version else ""
         return f"{self._bases[host]}/{paper.arxiv_id}{version}"
 
-    async def _from_html(self, paper: Paper) -> SectionMap | None:
-        """The first host's complete page; an incomplete one only when no host has a complete page."""
+    async def _from_html(self, paper: Paper) -> tuple[SectionMap | None, list[SourceUnavailable | SourceRejected]]:
+        """The first host's complete page (an incomplete one only when no host has a complete page),
+        and the failures of the hosts that could not give theirs."""
         assert paper.arxiv_id is not None
         where = self._where.setdefault(paper.arxiv_id, {})
         incomplete: SectionMap | None = None
+        failed: list[SourceUnavailable | SourceRejected] = []
         for host in self.hosts(paper):
             self._waiting[host] += 1
             try:
                 html = await self._fetch(host, self._url(host, paper))
+                found = await self._parsed(host, paper, html)
+            except (SourceUnavailable, SourceRejected) as exc:
+                failed.append(exc)
+                continue
             finally:
                 self._waiting[host] -= 1
             where[host] = html is not None
             self._tries[host][0] += html is not None
             self._tries[host][1] += 1
-            found = await self._parsed(host, paper, html)
             if found is not None and found.complete:
-                return found
+                return found, []
             incomplete = incomplete or found
         if not any(where.values()):
             self._where.pop(paper.arxiv_id, None)  # two searches may fetch one paper at once
-        return incomplete
+        return incomplete, failed
 
     async def _parsed(self, host: Origin, paper: Paper, html: str | None) -> SectionMap | None:
         """The page's section map, fetched again while it comes incomplete (PAGE_TRIES fetches in all)."""

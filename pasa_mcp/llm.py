@@ -206,9 +206,16 @@ class ModelClient:
             label = f"{role} model at {safe_url(server.url)}"
             # Few retries: a model that is not running should be reported within seconds, not half a minute.
             retries = min(MODEL_RETRIES, net.retries)
-            net.host(server.host, label=label, interval=0, concurrency=concurrency, retries=retries)
+            net.host(server.host, label=label, interval=0, concurrency=concurrency, retries=retries, rest_after=0)
             # Probes ask once: an endpoint a server lacks is an answer, not a failure.
-            net.host(server.host + "#probe", label=label + " (probes)", interval=0, concurrency=concurrency, retries=0)
+            net.host(
+                server.host + "#probe",
+                label=label + " (probes)",
+                interval=0,
+                concurrency=concurrency,
+                retries=0,
+                rest_after=0,
+            )
             self._servers.append(server)
         self._turn = 0
 

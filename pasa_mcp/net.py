@@ -4,7 +4,9 @@ Each host (arXiv API, arxiv.org/html, Semantic Scholar, a model endpoint, ...) g
 concurrency bound, a pacer (minimum spacing between requests, shared with every other pasa-mcp process
 of the user through pacer.py, and measured at the moment a request is written to the wire), retries
 with backoff on transport errors, throttling and 5xx, and a pause for every process after a
-`Retry-After`. A host that keeps failing raises `SourceUnavailable`, which runs report by name.
+`Retry-After`. A host that keeps failing raises `SourceUnavailable`, which runs report by name; after
+REST_AFTER requests in a row have failed so, it rests for REST seconds: its requests (and the retries
+of those in flight) fail at once, so that an outage costs a few requests' retries, not every one's.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ WIRE_WAIT = 2.0
 # Seconds a request may be written after its slot and still be counted from the slot (no second
 # update of the shared clock): asyncio's timers are good to about a millisecond.
 WRITE_SLACK = 0.002
+REST_AFTER = 3  # requests in a row that failed every retry: the host is taken to be down
+REST = 60.0  # seconds a down host is not asked; then requests try it again (one more failure: rest again)
 WIRE_EVENTS = ("http11.send_request_headers.started", "http2.send_request_headers.started")
 WRITTEN_EVENTS = ("http11.send_request_headers.complete", "http2.send_request_headers.complete")
 
@@ -131,6 +135,7 @@ class Host:
         site: str | None = None,
         allowance: str | None = None,
         retries: int = 5,
+        rest_after: int = REST_AFTER,
     ) -> None:
         self.name = name
         self.key = key or name
@@ -142,6 +147,7 @@ class Host:
         self.requests = 0  # sent, retries included: benchmarks and run reports read it
         self.throttled = 0  # throttling answers received (429, and arXiv's other forms)
         self._backoff = wait_exponential_jitter(initial=1, max=30)
+        self._rest_after, self._failed_in_row, self._resting_until, self._last_failure = rest_after, 0, 0.0, ""
 
     def clock(self, url: httpx.URL) -> HostClock:
         """The shared clock of this host at `url`'s network location (or at its site)."""
@@ -222,6 +228,24 @@ class Host:
                 raise SourceRejected(self.name, response.status_code, _short(response.text))
             return response
 
+    def _resting(self) -> SourceUnavailable | None:
+        """The error for a request to this host while it rests after failing (None when it does not)."""
+        left = self._resting_until - time.monotonic()
+        if not self._rest_after or self._failed_in_row < self._rest_after or left <= 0:
+            return None
+        why = f"down ({self._failed_in_row} requests in a row failed, the last: {self._last_failure})"
+        return SourceUnavailable(self.name, 1, f"{why}; not asked for {left:.0f} s more")
+
+    def _outcome(self, failure: str | None) -> None:
+        """Count a request that succeeded (None) or failed every retry (its last error)."""
+        if failure is None:
+            self._failed_in_row = 0
+            return
+        self._failed_in_row += 1
+        self._last_failure = failure
+        if self._failed_in_row >= self._rest_after:
+            self._resting_until = time.monotonic() + REST
+
     def _wait(self, state: Any) -> float:
         exc = state.outcome.exception()
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
@@ -252,11 +276,14 @@ class Host:
     async def _with_retries(
         self, client: httpx.AsyncClient, request: httpx.Request, parse: Callable[[httpx.Response], Any] | None
     ) -> tuple[httpx.Response, Any]:
+        if resting := self._resting():
+            raise resting
         attempts = 0
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(_Retryable),
-                stop=stop_after_attempt(self.retries + 1),
+                # A host that went down meanwhile (other requests failed every retry) is not asked again.
+                stop=stop_after_attempt(self.retries + 1) | (lambda _: self._resting() is not None),
                 wait=self._wait,
                 reraise=True,
             ):
@@ -264,13 +291,20 @@ class Host:
                     attempts += 1
                     response = await self._send(client, request)
                     if parse is None or response.is_redirect:
+                        self._outcome(None)
                         return response, None
                     try:
-                        return response, parse(response)
+                        parsed = parse(response)
                     except ValueError as exc:
                         raise _Retryable(f"malformed answer ({_short(str(exc), 80)})") from exc
+                    self._outcome(None)
+                    return response, parsed
         except _Retryable as exc:
+            self._outcome(exc.last)
             raise SourceUnavailable(self.name, attempts, exc.last, exc.detail) from None
+        except SourceRejected:
+            self._outcome(None)  # an answer: the host is up
+            raise
         raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -94,6 +94,20 @@ async def test_without_an_openalex_key_a_deep_search_degrades_and_says_what_to_s
     assert spent and all("https://openalex.org/settings/api" in str(f) for f in spent)
 
 
+async def test_with_arxivs_html_down_pages_come_from_ar5iv_and_reference_lists(tmp_path: Path) -> None:
+    async with World.start(seed=7, papers=2000, time_scale=SCALE, faults={"arxiv_html": Faults(error=1.0)}) as world:
+        row, bound = pick_question(world)
+        settings = Settings(**world.settings(), store_path=tmp_path / "store.sqlite3", http_retries=2)
+        params = SearchParams.from_settings(settings, end_date=EvalQuery.model_validate(row).end_date)
+        with anyio.fail_after(240):
+            async with open_app(settings) as pasa:
+                result = await pasa.deep_search(row["question"], params)
+    # Before: every expansion that asked arXiv's HTML first failed with it (19 of 19, recall 0.667 of 1.0).
+    assert metrics(result.tree, row["answer"])["crawler_recall"] == pytest.approx(bound)
+    stood_in = [f for f in result.failures if "arXiv HTML unavailable" in f and "used references instead" in f]
+    assert result.status == "partial" and stood_in and len(stood_in) == len(result.failures)
+
+
 async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     with anyio.fail_after(120):
         done = await anyio.run_process([sys.executable, "-m", "pasa_mcp", *args], env=env, check=False)

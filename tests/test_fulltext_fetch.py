@@ -219,18 +219,27 @@ async def test_no_full_text_and_no_reference_list_is_none_and_remembered_for_a_w
         assert len(sent) == 4 and len(provider.asked) == 2
 
 
-async def test_failing_html_host_is_an_error_not_an_empty_map(tmp_path: Path) -> None:
-    provider = Provider(REFS)
-
+async def test_failing_html_hosts_give_way_and_are_never_taken_for_no_full_text(tmp_path: Path) -> None:
     def unavailable(request: httpx.Request) -> httpx.Response:
         return httpx.Response(503, headers={"Retry-After": "0"}, text="Service Unavailable")
 
-    async with fulltext(tmp_path, unavailable, (provider,)) as (source, sent, store):
-        with pytest.raises(SourceUnavailable, match=r"arXiv HTML unavailable: 2 retries, last HTTP 503"):
+    # Nothing stands in for the page: the hosts' failure is raised, and no "no full text" is stored.
+    async with fulltext(tmp_path, unavailable, (Provider(None),)) as (source, sent, store):
+        with pytest.raises(SourceUnavailable, match=r"(arXiv HTML|ar5iv) unavailable: 2 retries, last HTTP 503"):
             await source.section_map(ATTENTION)
-        assert len(sent) == 3
-        assert provider.asked == [], "a failing host must not be mistaken for a paper without HTML"
+        assert len(sent) == 6  # both hosts, each with its retries
         assert await store.call(store.get_section_map, ATTENTION.key) is None
+    # A reference list stands in: used, marked incomplete (the run reports the loss), kept briefly.
+    provider = Provider(REFS)
+    async with fulltext(tmp_path, unavailable, (provider,)) as (source, sent, store):
+        found = await source.section_map(ATTENTION)
+        assert found is not None and found.origin == "references" and not found.complete
+        assert "arXiv HTML unavailable: 2 retries, last HTTP 503; used references instead" in found.warnings
+        assert "ar5iv unavailable: 2 retries, last HTTP 503; used references instead" in found.warnings
+        kept = await store.call(store.get_section_map, ATTENTION.key, NO_FULL_TEXT_TTL, INCOMPLETE_TTL)
+        assert kept is not None and not kept.complete
+        store.db.execute("UPDATE section_maps SET fetched = fetched - ?", (INCOMPLETE_TTL + 1,))
+        assert await store.call(store.get_section_map, ATTENTION.key, NO_FULL_TEXT_TTL, INCOMPLETE_TTL) is None
 
 
 async def test_failing_reference_list_is_an_error_unless_another_one_answers(tmp_path: Path) -> None:

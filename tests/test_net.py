@@ -166,6 +166,40 @@ async def test_server_errors_are_retried_then_reported_with_host_and_last_status
     assert str(caught.value) == "arXiv API unavailable: 5 retries, last HTTP 503"
 
 
+async def test_a_host_that_keeps_failing_rests_and_is_tried_again_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pasa_mcp import net as net_module
+
+    monkeypatch.setattr(net_module, "REST", 0.5)
+    healthy = {"now": False}
+
+    def reply(n: int) -> Response:
+        if healthy["now"]:
+            return PlainTextResponse("ok")
+        return PlainTextResponse("down", status_code=503, headers={"Retry-After": "0"})
+
+    server = Server(reply=reply)
+    async with loopback(server) as url, client(Settings(http_retries=1, arxiv_interval=0)) as net:
+        with anyio.fail_after(20):
+            for _ in range(net_module.REST_AFTER):  # each one fails every retry
+                with pytest.raises(SourceUnavailable, match="1 retries, last HTTP 503"):
+                    await net.request("arxiv", "GET", f"{url}/api/query")
+            sent = len(server.arrivals)
+            assert sent == 2 * net_module.REST_AFTER
+            with pytest.raises(SourceUnavailable) as resting:  # down: refused without a request
+                await net.request("arxiv", "GET", f"{url}/api/query")
+            assert len(server.arrivals) == sent
+            assert "arXiv API unavailable: down (3 requests in a row failed, the last: HTTP 503)" in str(resting.value)
+            healthy["now"] = True
+            await anyio.sleep(0.6)  # rested: asked again, and a success ends the count
+            assert (await net.request("arxiv", "GET", f"{url}/api/query")).status_code == 200
+            healthy["now"] = False
+            with pytest.raises(SourceUnavailable, match="1 retries"):  # one failure alone does not rest it
+                await net.request("arxiv", "GET", f"{url}/api/query")
+            with pytest.raises(SourceUnavailable, match="1 retries"):
+                await net.request("arxiv", "GET", f"{url}/api/query")
+    assert len(server.arrivals) == sent + 1 + 4
+
+
 async def test_server_errors_without_retry_after_back_off_between_attempts() -> None:
     server = Server(reply=lambda n: PlainTextResponse("oops", status_code=500))
     async with loopback(server) as url, client(Settings(http_retries=1)) as net:
