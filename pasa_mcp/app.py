@@ -48,9 +48,9 @@ class Pasa:
         self.selector = build_selector(settings, net)
         # The local paper index, when one was built (`pasa-mcp index`): asked before any network request.
         self.index = _open_index(settings.index_path)
-        self.arxiv = ArxivAPI(net, settings, local=self.index)
         self.semantic_scholar = SemanticScholar(net, settings)
         self.openalex = OpenAlex(net, settings)
+        self.arxiv = ArxivAPI(net, settings, local=self.index, stand_in=self.semantic_scholar)
         if settings.offline and self.index is None:
             raise ValueError(
                 f"offline mode needs the local paper index, and there is none at {settings.index_path}:"

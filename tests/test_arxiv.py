@@ -17,7 +17,8 @@ from conftest import fixture_json, fixture_text
 
 from pasa_mcp.config import Settings
 from pasa_mcp.layers import SEARCHES, Layer, Member
-from pasa_mcp.net import Net, SourceRejected
+from pasa_mcp.net import Net, SourceRejected, SourceUnavailable
+from pasa_mcp.papers import Paper
 from pasa_mcp.sources.arxiv import (
     EMPTY_RETRIES,
     MAX_QUERY_CHARS,
@@ -263,6 +264,41 @@ async def test_an_id_arxiv_does_not_know_is_absent_after_the_retries() -> None:
     async with arxiv_api(handler) as api:
         assert await api.papers(["2401.99999"]) == {}
     assert len(sent) == 1 + EMPTY_RETRIES
+
+
+class StandIn:
+    """Semantic Scholar's batch lookup as the arXiv API's stand-in: knows the papers given, counts asks."""
+
+    def __init__(self, papers: list[Paper], fails: bool = False) -> None:
+        self.known = {f"ARXIV:{p.arxiv_id}": p for p in papers}
+        self.fails, self.asked = fails, []
+
+    async def papers(self, ids: list[str]) -> dict[str, Paper]:
+        self.asked.append(ids)
+        if self.fails:
+            raise SourceUnavailable("Semantic Scholar", 3, "HTTP 500")
+        return {i: self.known[i] for i in ids if i in self.known}
+
+
+async def test_while_the_api_is_down_a_stand_in_that_knows_every_id_answers() -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, headers={"Retry-After": "0"}, text="down")
+
+    one, two = (Paper(title=f"Paper {n}", arxiv_id=f"2401.0000{n}") for n in (1, 2))
+    net = Net(Settings(arxiv_api_url=API, arxiv_interval=0, http_retries=1), httpx.MockTransport(down))
+    try:
+        knows_both = StandIn([one, two])
+        api = ArxivAPI(net, Settings(arxiv_api_url=API), stand_in=knows_both)
+        found = await api.papers(["2401.00001", "arXiv:2401.00002v3"])
+        assert found == {"2401.00001": one, "2401.00002": two}
+        assert knows_both.asked == [["ARXIV:2401.00001", "ARXIV:2401.00002"]]
+        # A stand-in that lacks one, or fails: arXiv's own failure, never "arXiv does not know it".
+        for stand_in in (StandIn([one]), StandIn([one, two], fails=True)):
+            api = ArxivAPI(net, Settings(arxiv_api_url=API), stand_in=stand_in)
+            with pytest.raises(SourceUnavailable, match="arXiv API unavailable"):
+                await api.papers(["2401.00001", "2401.00002"])
+    finally:
+        await net.aclose()
 
 
 async def test_ids_that_are_not_arxiv_ids_are_refused_before_any_request() -> None:

@@ -10,6 +10,12 @@ external entities and refuses entity expansion bombs).
 At 3 s a request, arXiv's cost is the number of requests: id and title lookups of concurrent callers
 are merged into full requests by a `Coalescer`. The metadata lookups of a deep search's searches
 share one request (`layers.SEARCHES`), as the cited ids of each layer do (`layers.Layer`).
+
+When the API is unavailable, id lookups are answered by a stand-in (Semantic Scholar, which keeps
+every arXiv paper's id, published ones too, and looks up 500 a request) if it knows every paper
+asked: then nothing is lost but the versions (arXiv's HTML is then reached through its redirect).
+Otherwise the API's failure stands, so that a paper the stand-in lacks is never taken for one arXiv
+does not know.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 from urllib.parse import quote_plus
 
 import anyio
@@ -27,12 +33,19 @@ import anyio
 from ..categories import arxiv_clause
 from ..config import Settings
 from ..layers import SEARCHES
-from ..net import Net, SourceRejected
+from ..net import Net, SourceRejected, SourceUnavailable
 from ..papers import Paper, normalize_arxiv_id
 from ..titles import best_match, normalize_title
 
 if TYPE_CHECKING:
     from ..index.db import LocalIndex
+
+
+class IdStandIn(Protocol):
+    """A source that finds papers by `ARXIV:id` in batches (Semantic Scholar), asked while arXiv's API is down."""
+
+    async def papers(self, ids: list[str]) -> dict[str, Paper]: ...
+
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _ARXIV = "{http://arxiv.org/schemas/atom}"
@@ -198,10 +211,13 @@ class ArxivAPI:
     name = "arxiv"
     filters_categories = True
 
-    def __init__(self, net: Net, settings: Settings, local: LocalIndex | None = None) -> None:
+    def __init__(
+        self, net: Net, settings: Settings, local: LocalIndex | None = None, stand_in: IdStandIn | None = None
+    ) -> None:
         self.net = net
         self.url = settings.arxiv_api_url
         self.local = local  # the local paper index answers id lookups first
+        self.stand_in = stand_in  # answers id lookups while the API is unavailable (module docstring)
         self._ids = Coalescer(self._fetch_ids, lambda ids: ids[:ID_BATCH])
         self._titles = Coalescer(self._fetch_phrases, lambda phrases: title_batches(phrases)[0])
 
@@ -248,8 +264,25 @@ class ArxivAPI:
         return local | await (member.arxiv_papers(rest, self._lookup) if member else self._lookup(rest))
 
     async def _lookup(self, ids: list[str]) -> dict[str, Paper]:
-        found = await self._ids.get(ids)
+        try:
+            found = await self._ids.get(ids)
+        except SourceUnavailable as down:
+            if self.stand_in is None:
+                raise
+            return await self._stood_in(ids, down)
         return {arxiv_id: paper for arxiv_id, paper in found.items() if paper is not None}
+
+    async def _stood_in(self, ids: list[str], down: SourceUnavailable) -> dict[str, Paper]:
+        """The stand-in's papers for `ids`, if it has every one; else the API's failure."""
+        assert self.stand_in is not None
+        try:
+            known = await self.stand_in.papers([f"ARXIV:{arxiv_id}" for arxiv_id in ids])
+        except (SourceUnavailable, SourceRejected):
+            raise down from None
+        found = {arxiv_id: paper for arxiv_id in ids if (paper := known.get(f"ARXIV:{arxiv_id}"))}
+        if len(found) < len(set(ids)):
+            raise down
+        return found
 
     async def _fetch_ids(self, batch: list[str]) -> dict[str, Paper]:
         params: dict[str, str | int] = {"id_list": ",".join(batch), "start": 0, "max_results": len(batch)}
