@@ -71,7 +71,12 @@ class Pasa:
             # Entries without a title of their own are searched for by their whole text.
             references = [self.openalex, Crossref(net, settings)]
             self.resolver = Resolver(
-                store, self.arxiv, matchers, dois=self.openalex, local=local, references=references
+                store,
+                self.arxiv,
+                matchers,
+                dois=[self.openalex, self.semantic_scholar],
+                local=local,
+                references=references,
             )
 
     def sources(self, names: Sequence[str] | None = None) -> list[SearchSource]:

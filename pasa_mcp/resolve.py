@@ -1,7 +1,8 @@
 """Cited references -> papers: their own ids, then the store, then remote title matching, all batched.
 
 Order per call: a reference's own arXiv id or DOI (the store, the local paper index, then one
-batched arXiv id lookup and one batched OpenAlex DOI lookup); then by title: the resolutions cache
+batched arXiv id lookup and one batched OpenAlex DOI lookup, Semantic Scholar's while OpenAlex
+fails); then by title: the resolutions cache
 (hits and misses), the store's title keys, the store's full-text index, the local paper index
 (`pasa-mcp index`: everything local is asked before any network request), the configured title
 matchers (OpenAlex, then
@@ -50,7 +51,7 @@ FTS_CANDIDATES = 10  # best-ranked rows per query that the fuzzy rule then check
 
 
 class DoiLookup(Protocol):
-    """A source that finds papers by DOI in batches (OpenAlex)."""
+    """A source that finds papers by DOI in batches (OpenAlex; Semantic Scholar stands in for it)."""
 
     async def papers_by_doi(self, dois: list[str]) -> dict[str, Paper]: ...
 
@@ -92,7 +93,7 @@ class Resolver:
         arxiv: ArxivAPI | None,
         matchers: Sequence[TitleMatcher] = (),
         *,
-        dois: DoiLookup | None = None,
+        dois: Sequence[DoiLookup] = (),
         local: LocalResolver | None = None,
         references: Sequence[ReferenceSearch] = (),
         hit_ttl: float = HIT_TTL,
@@ -102,7 +103,7 @@ class Resolver:
         self.local = local
         self.arxiv = arxiv
         self.matchers = list(matchers)
-        self.dois = dois
+        self.dois = list(dois)  # the first answers; the next stands in while the ones before fail
         self.references = list(references)
         self.hit_ttl, self.miss_ttl = hit_ttl, miss_ttl
 
@@ -264,13 +265,21 @@ class Resolver:
             misses.update(f"arxiv:{i}" for i in arxiv_ids if i not in fetched)
 
         async def by_doi() -> None:
-            if not dois or self.dois is None:
+            failure: Exception | None = None
+            for n, source in enumerate(self.dois if dois else []):
+                try:
+                    fetched = await source.papers_by_doi(sorted(dois))
+                except (SourceUnavailable, SourceRejected) as exc:
+                    failure = failure or exc
+                    continue
+                for paper in await self.store.call(self.store.upsert_papers, fetched.values()):
+                    # A paper found by DOI may carry an arXiv id: its key is then arxiv:, so index the DOI too.
+                    found[paper.key] = found[f"doi:{paper.doi}"] = paper
+                if n == 0:  # a stand-in's misses are not remembered: the one it stands in for may know them
+                    misses.update(f"doi:{d}" for d in dois if d not in fetched)
                 return
-            fetched = await self.dois.papers_by_doi(sorted(dois))
-            for paper in await self.store.call(self.store.upsert_papers, fetched.values()):
-                # A paper found by DOI may carry an arXiv id: its key is then arxiv:, so index the DOI too.
-                found[paper.key] = found[f"doi:{paper.doi}"] = paper
-            misses.update(f"doi:{d}" for d in dois if d not in fetched)
+            if failure is not None:
+                raise failure
 
         await gather(arxiv, by_doi)
         if misses:

@@ -122,6 +122,18 @@ async def test_with_the_arxiv_api_down_semantic_scholar_stands_in_for_its_id_loo
     assert metrics(result.tree, row["answer"])["crawler_recall"] == pytest.approx(bound)
 
 
+async def test_with_openalex_down_dois_go_to_semantic_scholar_and_titles_to_arxiv(tmp_path: Path) -> None:
+    async with World.start(seed=7, papers=2000, time_scale=SCALE, faults={"openalex": Faults(error=1.0)}) as world:
+        row, bound = pick_question(world)
+        settings = Settings(**world.settings(), store_path=tmp_path / "store.sqlite3", http_retries=1)
+        params = SearchParams.from_settings(settings, end_date=EvalQuery.model_validate(row).end_date)
+        with anyio.fail_after(240):
+            async with open_app(settings) as pasa:
+                result = await pasa.deep_search(row["question"], params)
+    assert result.status == "finished"
+    assert metrics(result.tree, row["answer"])["crawler_recall"] == pytest.approx(bound)
+
+
 async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     with anyio.fail_after(120):
         done = await anyio.run_process([sys.executable, "-m", "pasa_mcp", *args], env=env, check=False)

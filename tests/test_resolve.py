@@ -230,14 +230,16 @@ async def test_a_doi_the_store_knows_spares_the_arxiv_lookup(store: Store) -> No
 
 
 class DoiSource:
-    """A DOI lookup (the role OpenAlex plays) answering from a fixed table."""
+    """A DOI lookup (the role OpenAlex plays) answering from a fixed table, or failing."""
 
-    def __init__(self, known: dict[str, Paper]) -> None:
-        self.known = known
+    def __init__(self, known: dict[str, Paper], fails: bool = False) -> None:
+        self.known, self.fails = known, fails
         self.asked: list[list[str]] = []
 
     async def papers_by_doi(self, dois: list[str]) -> dict[str, Paper]:
         self.asked.append(dois)
+        if self.fails:
+            raise SourceUnavailable("OpenAlex", 6, "HTTP 503")
         return {doi: self.known[doi] for doi in dois if doi in self.known}
 
 
@@ -249,13 +251,29 @@ async def test_references_with_a_doi_are_looked_up_by_doi_in_one_batch(store: St
         Reference(title="Deep residual learning", doi="10.1109/cvpr.2016.90"),  # known to the store
         Reference(title="Unknown work", doi="10.9999/nothing"),
     ]
-    resolver = Resolver(store, None, dois=dois)
+    resolver = Resolver(store, None, dois=[dois])
     found = await resolver.resolve(refs)
     assert found[0] is not None and found[0].key == "arxiv:1406.2661"
     assert found[1] is not None and found[1].doi == "10.1109/cvpr.2016.90"
     assert found[2] is None
     assert dois.asked == [["10.5555/2969033.2969125", "10.9999/nothing"]]  # the store answered the third
     assert store.get_paper("doi:10.5555/2969033.2969125") == found[0]
+
+
+async def test_while_the_doi_lookup_fails_the_next_stands_in_and_its_misses_are_not_remembered(store: Store) -> None:
+    gan = Paper(title="Generative Adversarial Nets", doi="10.5555/2969033.2969125")
+    refs = [Reference(title="", doi="10.5555/2969033.2969125"), Reference(title="", doi="10.9999/nothing")]
+    down, stand_in = DoiSource({}, fails=True), DoiSource({"10.5555/2969033.2969125": gan})
+    found = await Resolver(store, None, dois=[down, stand_in]).resolve(refs)
+    assert found[0] is not None and found[0].title == gan.title and found[1] is None
+    assert down.asked == stand_in.asked == [["10.5555/2969033.2969125", "10.9999/nothing"]]
+    # The stand-in's "unknown" is not remembered: once the first answers again, it is asked.
+    back = DoiSource({})
+    await Resolver(store, None, dois=[back]).resolve(refs[1:])
+    assert back.asked == [["10.9999/nothing"]]
+    with pytest.raises(SourceUnavailable, match="OpenAlex unavailable"):  # every lookup failing is an error
+        both_down = Resolver(store, None, dois=[down, DoiSource({}, fails=True)])
+        await both_down.resolve([Reference(title="", doi="10.1234/abc")])
 
 
 async def test_a_layer_sends_its_members_ids_in_one_lookup_once_every_member_asked(store: Store) -> None:

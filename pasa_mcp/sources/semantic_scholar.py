@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from ..config import Settings
 from ..net import Net, SourceRejected, SourceUnavailable
-from ..papers import Paper, Reference
+from ..papers import Paper, Reference, normalize_doi
 from ..titles import best_match
 
 NAME = "semantic_scholar"
@@ -136,6 +136,12 @@ class SemanticScholar:
                 if record and (paper := paper_from_record(record)):
                     found[asked] = paper
         return found
+
+    async def papers_by_doi(self, dois: list[str]) -> dict[str, Paper]:
+        """Papers by DOI, keyed by normalised DOI (the resolver's stand-in for OpenAlex's lookup)."""
+        wanted = sorted({d for doi in dois if (d := normalize_doi(doi))})
+        found = await self.papers([f"DOI:{doi}" for doi in wanted])
+        return {doi: paper for doi in wanted if (paper := found.get(f"DOI:{doi}"))}
 
     async def citing(self, paper: Paper, *, offset: int, limit: int) -> tuple[list[Paper], int | None] | None:
         """One page of the papers citing `paper` and the offset of the next page (None on the last);
