@@ -190,6 +190,7 @@ class DeepSearch:
         store: Store,
         cache_ttl: float = 30 * 86400,
         on_event: Callable[[Event], Awaitable[None]] | None = None,
+        notices: Callable[[], dict[str, str]] | None = None,
     ) -> None:
         if not query.strip():
             raise ValueError("the research question is empty")
@@ -202,6 +203,9 @@ class DeepSearch:
         self.fulltext, self.resolver, self.store = fulltext, resolver, store
         self.cache_ttl = cache_ttl
         self.on_event = on_event
+        # At the end, source name -> what a reader must know (an allowance spent, a source down), even
+        # where another source stood in and nothing was lost; added unless a failure names the source.
+        self._notices = notices
         self.counts = Counts()
         self.status: Status = "running"
         self.error: str | None = None
@@ -252,6 +256,9 @@ class DeepSearch:
             self.error = self._nothing_useful()
             self.status = "failed" if self.error else "partial" if self._losses() else "finished"
         self._seconds = time.monotonic() - self._started
+        for name, notice in (self._notices() if self._notices else {}).items():
+            if not any(name in failure for failure in self.failures):
+                self.failures.append(notice)
         result = self.result()
         await self._emit("finished", f"{result.outcome} ({self.counts.selected} selected of {self.counts.papers})")
         return result

@@ -128,6 +128,7 @@ class Pasa:
             store=self.store,
             cache_ttl=self.settings.search_cache_days * 86400,
             on_event=on_event,
+            notices=self.net.notices,
         )
 
     async def deep_search(

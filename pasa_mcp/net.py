@@ -177,12 +177,8 @@ class Host:
         async with self._slots:
             while True:
                 await self._booked(clock)  # inside the slot: requests queued for it must not skip a pause
-                if time.time() < self._spent_until:  # said while this request waited its turn, or before
-                    minute = round(self._spent_until / 60) * 60
-                    until = datetime.fromtimestamp(minute, UTC).strftime("%H:%M UTC")
-                    raise SourceUnavailable(
-                        self.name, 1, f"the daily allowance is spent until {until}: {self._allowance}"
-                    )
+                if spent := self._spent():  # said while this request waited its turn, or before
+                    raise SourceUnavailable(self.name, 1, spent)
                 # A one-connection host's lock is taken when this request's turn has come, not while it
                 # sleeps until then: a process waiting for its turn must not hold the others back from theirs.
                 async with clock.connection():
@@ -227,6 +223,21 @@ class Host:
             if response.status_code >= 400:
                 raise SourceRejected(self.name, response.status_code, _short(response.text))
             return response
+
+    def _spent(self) -> str | None:
+        """How a spent daily allowance is said (None while it is not spent)."""
+        if time.time() >= self._spent_until:
+            return None
+        until = datetime.fromtimestamp(round(self._spent_until / 60) * 60, UTC).strftime("%H:%M UTC")
+        return f"the daily allowance is spent until {until}: {self._allowance}"
+
+    def notice(self) -> str | None:
+        """What the reader of a run must know about this host now, though others may have stood in
+        for it: its allowance spent, or it resting after failing."""
+        if spent := self._spent():
+            return f"{self.name}: {spent}"
+        resting = self._resting()
+        return str(resting) if resting else None
 
     def _resting(self) -> SourceUnavailable | None:
         """The error for a request to this host while it rests after failing (None when it does not)."""
@@ -426,6 +437,10 @@ class Net:
         if self.offline and not host.startswith("model:"):
             raise Offline(self._policies.get(host, {}).get("label", host))
         return await self.host(host).request(self.client, method, url, **kwargs)
+
+    def notices(self) -> dict[str, str]:
+        """Host name -> what a run's reader must know about it now (`Host.notice`), for the hosts with one."""
+        return {host.name: notice for host in self.hosts.values() if (notice := host.notice())}
 
     def request_counts(self) -> dict[str, int]:
         return {host.name: host.requests for host in self.hosts.values()}

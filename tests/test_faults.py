@@ -89,9 +89,10 @@ async def test_without_an_openalex_key_a_deep_search_degrades_and_says_what_to_s
     refused = [n for n, r in enumerate(openalex) if r["status"] == 429]
     # Once OpenAlex said no, nothing more was sent: the refused are the last ones, those already in flight.
     assert 1 <= len(refused) <= 4 and refused == list(range(len(openalex) - len(refused), len(openalex)))
-    assert result.status == "partial" and result.selected
-    spent = [f for f in result.failures if "OpenAlex unavailable" in str(f)]
-    assert spent and all("https://openalex.org/settings/api" in str(f) for f in spent)
+    # Semantic Scholar and arXiv stand in for its DOI and title lookups; the run still says what to set.
+    assert result.status in ("finished", "partial") and result.selected
+    spent = [f for f in result.failures if "OpenAlex" in f and "allowance is spent" in f]
+    assert spent and all("https://openalex.org/settings/api" in f for f in spent)
 
 
 async def test_with_arxivs_html_down_pages_come_from_ar5iv_and_reference_lists(tmp_path: Path) -> None:

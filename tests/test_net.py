@@ -189,9 +189,11 @@ async def test_a_host_that_keeps_failing_rests_and_is_tried_again_after(monkeypa
                 await net.request("arxiv", "GET", f"{url}/api/query")
             assert len(server.arrivals) == sent
             assert "arXiv API unavailable: down (3 requests in a row failed, the last: HTTP 503)" in str(resting.value)
+            assert "down (3 requests in a row failed" in net.notices()["arXiv API"]  # what a run ending now says
             healthy["now"] = True
             await anyio.sleep(0.6)  # rested: asked again, and a success ends the count
             assert (await net.request("arxiv", "GET", f"{url}/api/query")).status_code == 200
+            assert net.notices() == {}
             healthy["now"] = False
             with pytest.raises(SourceUnavailable, match="1 retries"):  # one failure alone does not rest it
                 await net.request("arxiv", "GET", f"{url}/api/query")
