@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from pasa_mcp.agent import SearchParams
+from pasa_mcp.agent import RunResult, SearchParams
 from pasa_mcp.app import open_app
 from pasa_mcp.config import Settings
 from pasa_mcp.eval import EvalQuery, metrics
@@ -95,22 +95,10 @@ async def test_without_an_openalex_key_a_deep_search_degrades_and_says_what_to_s
     assert spent and all("https://openalex.org/settings/api" in f for f in spent)
 
 
-async def test_with_arxivs_html_down_pages_come_from_ar5iv_and_reference_lists(tmp_path: Path) -> None:
-    async with World.start(seed=7, papers=2000, time_scale=SCALE, faults={"arxiv_html": Faults(error=1.0)}) as world:
-        row, bound = pick_question(world)
-        settings = Settings(**world.settings(), store_path=tmp_path / "store.sqlite3", http_retries=2)
-        params = SearchParams.from_settings(settings, end_date=EvalQuery.model_validate(row).end_date)
-        with anyio.fail_after(240):
-            async with open_app(settings) as pasa:
-                result = await pasa.deep_search(row["question"], params)
-    # Before: every expansion that asked arXiv's HTML first failed with it (19 of 19, recall 0.667 of 1.0).
-    assert metrics(result.tree, row["answer"])["crawler_recall"] == pytest.approx(bound)
-    stood_in = [f for f in result.failures if "arXiv HTML unavailable" in f and "used references instead" in f]
-    assert result.status == "partial" and stood_in and len(stood_in) == len(result.failures)
-
-
-async def test_with_the_arxiv_api_down_semantic_scholar_stands_in_for_its_id_lookups(tmp_path: Path) -> None:
-    async with World.start(seed=7, papers=2000, time_scale=SCALE, faults={"arxiv_api": Faults(error=1.0)}) as world:
+async def search_with_one_down(tmp_path: Path, service: str) -> tuple[RunResult, float, float, dict]:
+    """A default deep search in a world where `service` answers every request with a server error:
+    the result, its crawler recall, the reachable bound, and the world's counts per service."""
+    async with World.start(seed=7, papers=2000, time_scale=SCALE, faults={service: Faults(error=1.0)}) as world:
         row, bound = pick_question(world)
         settings = Settings(**world.settings(), store_path=tmp_path / "store.sqlite3", http_retries=1)
         params = SearchParams.from_settings(settings, end_date=EvalQuery.model_validate(row).end_date)
@@ -118,21 +106,28 @@ async def test_with_the_arxiv_api_down_semantic_scholar_stands_in_for_its_id_loo
             async with open_app(settings) as pasa:
                 result = await pasa.deep_search(row["question"], params)
         counts = world.log.counts()
+    return result, metrics(result.tree, row["answer"])["crawler_recall"], bound, counts
+
+
+async def test_with_arxivs_html_down_pages_come_from_ar5iv_and_reference_lists(tmp_path: Path) -> None:
+    result, recall, bound, _ = await search_with_one_down(tmp_path, "arxiv_html")
+    # Before: every expansion that asked arXiv's HTML first failed with it (19 of 19, recall 0.667 of 1.0).
+    assert recall == pytest.approx(bound)
+    stood_in = [f for f in result.failures if "arXiv HTML unavailable" in f and "used references instead" in f]
+    assert result.status == "partial" and stood_in and len(stood_in) == len(result.failures)
+
+
+async def test_with_the_arxiv_api_down_semantic_scholar_stands_in_for_its_id_lookups(tmp_path: Path) -> None:
+    result, recall, bound, counts = await search_with_one_down(tmp_path, "arxiv_api")
     # Before: "no search answered: arXiv API unavailable", crawler recall 0.
     assert result.status == "finished" and counts["arxiv_api"].get("faults", 0) > 0
-    assert metrics(result.tree, row["answer"])["crawler_recall"] == pytest.approx(bound)
+    assert recall == pytest.approx(bound)
+    assert any(f.startswith("arXiv API unavailable: down") for f in result.failures)  # said, though nothing lost
 
 
 async def test_with_openalex_down_dois_go_to_semantic_scholar_and_titles_to_arxiv(tmp_path: Path) -> None:
-    async with World.start(seed=7, papers=2000, time_scale=SCALE, faults={"openalex": Faults(error=1.0)}) as world:
-        row, bound = pick_question(world)
-        settings = Settings(**world.settings(), store_path=tmp_path / "store.sqlite3", http_retries=1)
-        params = SearchParams.from_settings(settings, end_date=EvalQuery.model_validate(row).end_date)
-        with anyio.fail_after(240):
-            async with open_app(settings) as pasa:
-                result = await pasa.deep_search(row["question"], params)
-    assert result.status == "finished"
-    assert metrics(result.tree, row["answer"])["crawler_recall"] == pytest.approx(bound)
+    result, recall, bound, _ = await search_with_one_down(tmp_path, "openalex")
+    assert result.status == "finished" and recall == pytest.approx(bound)
 
 
 async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
