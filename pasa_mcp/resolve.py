@@ -262,7 +262,8 @@ class Resolver:
             fetched = await (member.arxiv_papers(sorted(arxiv_ids), fetch) if member else fetch(sorted(arxiv_ids)))
             for paper in await self.store.call(self.store.upsert_papers, fetched.values()):
                 found[paper.key] = paper
-            misses.update(f"arxiv:{i}" for i in arxiv_ids if i not in fetched)
+            # Ids the arXiv API's stand-in lacked are not misses: arXiv may know them.
+            misses.update(f"arxiv:{i}" for i in arxiv_ids if i not in fetched and i not in self.arxiv.unconfirmed)
 
         async def by_doi() -> None:
             failure: Exception | None = None

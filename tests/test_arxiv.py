@@ -280,7 +280,7 @@ class StandIn:
         return {i: self.known[i] for i in ids if i in self.known}
 
 
-async def test_while_the_api_is_down_a_stand_in_that_knows_every_id_answers() -> None:
+async def test_while_the_api_is_down_a_stand_in_answers_and_what_it_lacks_stays_unconfirmed() -> None:
     def down(request: httpx.Request) -> httpx.Response:
         return httpx.Response(503, headers={"Retry-After": "0"}, text="down")
 
@@ -290,10 +290,14 @@ async def test_while_the_api_is_down_a_stand_in_that_knows_every_id_answers() ->
         knows_both = StandIn([one, two])
         api = ArxivAPI(net, Settings(arxiv_api_url=API), stand_in=knows_both)
         found = await api.papers(["2401.00001", "arXiv:2401.00002v3"])
-        assert found == {"2401.00001": one, "2401.00002": two}
+        assert found == {"2401.00001": one, "2401.00002": two} and api.unconfirmed == set()
         assert knows_both.asked == [["ARXIV:2401.00001", "ARXIV:2401.00002"]]
-        # A stand-in that lacks one, or fails: arXiv's own failure, never "arXiv does not know it".
-        for stand_in in (StandIn([one]), StandIn([one, two], fails=True)):
+        # What the stand-in lacks is left out, and not taken for an id arXiv does not know.
+        api = ArxivAPI(net, Settings(arxiv_api_url=API), stand_in=StandIn([one]))
+        assert await api.papers(["2401.00001", "2401.00002"]) == {"2401.00001": one}
+        assert api.unconfirmed == {"2401.00002"}
+        # A stand-in that knows none of them, or fails: arXiv's own failure.
+        for stand_in in (StandIn([]), StandIn([one, two], fails=True)):
             api = ArxivAPI(net, Settings(arxiv_api_url=API), stand_in=stand_in)
             with pytest.raises(SourceUnavailable, match="arXiv API unavailable"):
                 await api.papers(["2401.00001", "2401.00002"])

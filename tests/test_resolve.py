@@ -276,6 +276,27 @@ async def test_while_the_doi_lookup_fails_the_next_stands_in_and_its_misses_are_
         await both_down.resolve([Reference(title="", doi="10.1234/abc")])
 
 
+async def test_ids_the_arxiv_stand_in_lacked_are_not_remembered_as_misses(store: Store) -> None:
+    class StandIn:  # Semantic Scholar's batch lookup, knowing one of the two
+        async def papers(self, ids: list[str]) -> dict[str, Paper]:
+            known = {"ARXIV:2401.00001": Paper(title="Known", arxiv_id="2401.00001")}
+            return {i: known[i] for i in ids if i in known}
+
+    def down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, headers={"Retry-After": "0"}, text="down")
+
+    settings = Settings(arxiv_api_url=API, arxiv_interval=0, http_retries=0)
+    net = Net(settings, httpx.MockTransport(down))
+    try:
+        api = ArxivAPI(net, settings, stand_in=StandIn())
+        refs = [Reference(title="", arxiv_id="2401.00001"), Reference(title="", arxiv_id="2401.00002")]
+        found = await Resolver(store, api).resolve(refs)
+    finally:
+        await net.aclose()
+    assert found[0] is not None and found[0].arxiv_id == "2401.00001" and found[1] is None
+    assert store.get_resolutions({"arxiv:2401.00002"}) == {}  # asked again once arXiv answers
+
+
 async def test_a_layer_sends_its_members_ids_in_one_lookup_once_every_member_asked(store: Store) -> None:
     server, s2 = ArxivServer(), matcher()
     entries = list(server.entries)

@@ -12,10 +12,10 @@ are merged into full requests by a `Coalescer`. The metadata lookups of a deep s
 share one request (`layers.SEARCHES`), as the cited ids of each layer do (`layers.Layer`).
 
 When the API is unavailable, id lookups are answered by a stand-in (Semantic Scholar, which keeps
-every arXiv paper's id, published ones too, and looks up 500 a request) if it knows every paper
-asked: then nothing is lost but the versions (arXiv's HTML is then reached through its redirect).
-Otherwise the API's failure stands, so that a paper the stand-in lacks is never taken for one arXiv
-does not know.
+every arXiv paper's id, published ones too, and looks up 500 a request): its papers lack only their
+versions (arXiv's HTML is then reached through its redirect). The ids it lacks are left out but kept
+in `unconfirmed`, so that none is taken for an id arXiv does not know (the resolver remembers no miss
+for them); when it knows none of them, the API's failure stands.
 """
 
 from __future__ import annotations
@@ -218,6 +218,7 @@ class ArxivAPI:
         self.url = settings.arxiv_api_url
         self.local = local  # the local paper index answers id lookups first
         self.stand_in = stand_in  # answers id lookups while the API is unavailable (module docstring)
+        self.unconfirmed: set[str] = set()  # ids asked while the API was down that the stand-in lacked
         self._ids = Coalescer(self._fetch_ids, lambda ids: ids[:ID_BATCH])
         self._titles = Coalescer(self._fetch_phrases, lambda phrases: title_batches(phrases)[0])
 
@@ -270,18 +271,21 @@ class ArxivAPI:
             if self.stand_in is None:
                 raise
             return await self._stood_in(ids, down)
+        self.unconfirmed.difference_update(ids)
         return {arxiv_id: paper for arxiv_id, paper in found.items() if paper is not None}
 
     async def _stood_in(self, ids: list[str], down: SourceUnavailable) -> dict[str, Paper]:
-        """The stand-in's papers for `ids`, if it has every one; else the API's failure."""
+        """The stand-in's papers for `ids` (those it lacks become `unconfirmed`); the API's failure when
+        it has none of them or fails too."""
         assert self.stand_in is not None
         try:
             known = await self.stand_in.papers([f"ARXIV:{arxiv_id}" for arxiv_id in ids])
         except (SourceUnavailable, SourceRejected):
             raise down from None
         found = {arxiv_id: paper for arxiv_id in ids if (paper := known.get(f"ARXIV:{arxiv_id}"))}
-        if len(found) < len(set(ids)):
+        if not found:
             raise down
+        self.unconfirmed.update(arxiv_id for arxiv_id in ids if arxiv_id not in found)
         return found
 
     async def _fetch_ids(self, batch: list[str]) -> dict[str, Paper]:
