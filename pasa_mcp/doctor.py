@@ -24,6 +24,7 @@ import tantivy
 import typer
 
 from .config import Settings
+from .index.db import lookups_built, text_index_path
 from .llm import ModelClient, ModelError, ModelNotRunning, ModelRejected, Role, Sampling, message_text
 from .net import Net, SourceRejected, SourceUnavailable
 from .pacer import Pacer
@@ -161,12 +162,12 @@ def check_index(settings: Settings) -> Check:
         try:
             papers, newest = db.execute("SELECT count(*), max(published) FROM papers").fetchone()
             through = db.execute("SELECT value FROM state WHERE key = 'indexed_through'").fetchone()
-            lookups = {row[1] for row in db.execute("PRAGMA index_list(papers)")}
+            lookups = lookups_built(db)
         finally:
             db.close()
     except (sqlite3.Error, OSError) as exc:
         return Check(part, False, f"{path}: {exc}", "move it aside, or set PASA_INDEX_PATH to another file")
-    text = path.with_name(path.name + ".tantivy")
+    text = text_index_path(path)
     try:
         documents = tantivy.Index.open(str(text)).searcher().num_docs
     except ValueError:  # no full-text index there
@@ -175,7 +176,7 @@ def check_index(settings: Settings) -> Check:
     if papers and through and not documents:
         fix = "run `pasa-mcp index import-arxiv` or `index harvest` once: its first write indexes every row again"
         return Check(part, False, f"{detail}; the full-text index {text} is gone", fix)
-    if not {"papers_title_key", "papers_doi"} <= lookups:
+    if not lookups:
         fix = "run the import again (or any `pasa-mcp index` command): the lookups are built when the index is opened"
         return Check(part, False, f"{detail}; title and DOI lookups not built (an import was interrupted)", fix)
     return Check(part, True, detail)

@@ -78,6 +78,16 @@ _LOOKUP_INDEXES = {
 _COLUMNS = "id, arxiv_id, doi, title, abstract, authors, categories, published, venue"
 
 
+def text_index_path(path: Path) -> Path:
+    """Where the tantivy index of the index at `path` lives (beside it)."""
+    return path.with_name(path.name + ".tantivy")
+
+
+def lookups_built(db: sqlite3.Connection) -> bool:
+    """Whether the title-key and DOI lookup indexes exist (a first import builds them at its end)."""
+    return _LOOKUP_INDEXES.keys() <= {row[1] for row in db.execute("PRAGMA index_list(papers)")}
+
+
 @dataclass
 class Record:
     """One paper as the index holds it (what the importers produce)."""
@@ -115,7 +125,7 @@ class LocalIndex:
 
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
-        self.text_path = self.path.with_name(self.path.name + ".tantivy")
+        self.text_path = text_index_path(self.path)
         if not create and not self.path.exists():
             raise FileNotFoundError(
                 f"no local index at {self.path}: build one with `pasa-mcp index import-arxiv`,"
@@ -372,8 +382,7 @@ class LocalIndex:
     def _lookups(self) -> bool:
         """Whether the title-key and DOI indexes exist (checked at most every RELOAD_EVERY seconds)."""
         if time.monotonic() - self._lookups_checked > RELOAD_EVERY:
-            names = {row[1] for row in self.db.execute("PRAGMA index_list(papers)")}
-            self._lookups_ready = _LOOKUP_INDEXES.keys() <= names
+            self._lookups_ready = lookups_built(self.db)
             self._lookups_checked = time.monotonic()
         return self._lookups_ready
 
