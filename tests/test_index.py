@@ -97,6 +97,9 @@ def test_an_interrupted_import_resumes_where_it_stopped(snapshot: Path, tmp_path
         import_snapshot(index, snapshot, on_progress=stop_after_two)
     assert index.count() == 200
     assert _lookup_indexes(tmp_path / "index.sqlite3") == set()  # left to the import's end
+    # A process opening the index meanwhile (an MCP server starting) leaves them to the import too.
+    LocalIndex(tmp_path / "index.sqlite3").close()
+    assert _lookup_indexes(tmp_path / "index.sqlite3") == set()
     row = index.db.execute("SELECT arxiv_id, title_key, doi FROM papers WHERE doi IS NOT NULL LIMIT 1").fetchone()
     # Meanwhile nothing is looked up by title key or DOI (each lookup would read the whole table) ...
     for each in (index, reader):
@@ -114,6 +117,22 @@ def test_an_interrupted_import_resumes_where_it_stopped(snapshot: Path, tmp_path
         assert each.paper_by_title_key(row[1]).arxiv_id == each.paper_by_doi(row[2]).arxiv_id == row[0]
     reader.close()
     index.close()
+
+
+def test_lookups_an_import_left_undone_are_built_once_it_is_gone(snapshot: Path, tmp_path: Path, monkeypatch) -> None:
+    from pasa_mcp.index import snapshot as module
+
+    monkeypatch.setattr(module, "BATCH", 100)
+    index = LocalIndex(tmp_path / "index.sqlite3")
+    with pytest.raises(KeyboardInterrupt):
+        import_snapshot(index, snapshot, on_progress=lambda done, total: (_ for _ in ()).throw(KeyboardInterrupt))
+    index.close()  # the importing process ends (a crash releases its lock the same way)
+    assert _lookup_indexes(tmp_path / "index.sqlite3") == set()
+    reopened = LocalIndex(tmp_path / "index.sqlite3")
+    assert _lookup_indexes(tmp_path / "index.sqlite3") == {"papers_title_key", "papers_doi"}
+    row = reopened.db.execute("SELECT arxiv_id, title_key FROM papers LIMIT 1").fetchone()
+    assert reopened.paper_by_title_key(row[1]).arxiv_id == row[0]
+    reopened.close()
 
 
 def _lookup_indexes(path: Path) -> set[str]:

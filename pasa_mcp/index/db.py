@@ -35,6 +35,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 import tantivy
+from filelock import FileLock, Timeout
 
 from ..categories import in_categories
 from ..papers import Paper, Reference, SectionMap, normalize_arxiv_id, normalize_doi, title_key
@@ -50,6 +51,7 @@ BULK_COMMIT = 250_000  # papers between text index commits in a bulk import
 BULK_CACHE_KB = 262_144  # SQLite page cache of a bulk import: its indexes' pages stay in memory
 RELOAD_EVERY = 1.0  # seconds between checks for segments committed by another process
 BUSY_TIMEOUT_MS = 60_000
+IMPORT_LOCK_WAIT = 10.0  # seconds: another process only holds the import lock for a moment to test it
 STOPWORDS = frozenset(
     "a an and are as at be by for from has have in is it its of on or that the this to with we our via into "
     "using over under can which what how do does who not".split()
@@ -69,8 +71,9 @@ _SCHEMA = [
 ]
 # Lookups by title and DOI. A bulk import into an empty index builds them once at its end (an
 # interrupted one: when the index is next opened), instead of keeping them ordered row by row. Until
-# then, readers that had the index open before (an MCP server) do not look up by title key or DOI:
-# without these indexes each lookup would read the whole table (a second at a million papers).
+# then, readers (an MCP server) do not look up by title key or DOI: without these indexes each lookup
+# would read the whole table (a second at a million papers). The import holds `import_lock_path` while
+# they are missing, so a process that opens the index meanwhile leaves them to it.
 _LOOKUP_INDEXES = {
     "papers_title_key": "CREATE INDEX IF NOT EXISTS papers_title_key ON papers(title_key)",
     "papers_doi": "CREATE INDEX IF NOT EXISTS papers_doi ON papers(doi) WHERE doi IS NOT NULL",
@@ -81,6 +84,11 @@ _COLUMNS = "id, arxiv_id, doi, title, abstract, authors, categories, published, 
 def text_index_path(path: Path) -> Path:
     """Where the tantivy index of the index at `path` lives (beside it)."""
     return path.with_name(path.name + ".tantivy")
+
+
+def import_lock_path(path: Path) -> Path:
+    """The lock a first bulk import holds while the lookup indexes are left to its end."""
+    return path.with_name(path.name + ".import.lock")
 
 
 def lookups_built(db: sqlite3.Connection) -> bool:
@@ -137,9 +145,13 @@ class LocalIndex:
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
         self._lock = threading.RLock()
+        self._import_lock = FileLock(import_lock_path(self.path), thread_local=False, is_singleton=False)
         with self.write():
-            for statement in [*_SCHEMA, *_LOOKUP_INDEXES.values()]:
+            for statement in _SCHEMA:
                 self.db.execute(statement)
+            if not self._import_running():  # lookups an interrupted import left undone are built now
+                for statement in _LOOKUP_INDEXES.values():
+                    self.db.execute(statement)
         self.text_path.mkdir(exist_ok=True)  # only once the rows' file is known good: a bad path leaves nothing
         self.schema = _schema()
         self.text = tantivy.Index(self.schema, path=str(self.text_path), reuse=True)
@@ -158,7 +170,19 @@ class LocalIndex:
         if self._writer is not None:
             self._writer.wait_merging_threads()
             self._writer = None
+        self._import_lock.release(force=True)
         self.db.close()
+
+    def _import_running(self) -> bool:
+        """Whether a first bulk import (this process's or another's) is under way, leaving the lookups to its end."""
+        if self._import_lock.is_locked:
+            return True
+        try:
+            self._import_lock.acquire(blocking=False)
+        except Timeout:
+            return True
+        self._import_lock.release()
+        return False
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -193,6 +217,7 @@ class LocalIndex:
             self.db.execute("PRAGMA synchronous = OFF")
         with self.write():
             if bulk and self.db.execute("SELECT NOT EXISTS (SELECT 1 FROM papers)").fetchone()[0]:
+                self._import_lock.acquire(timeout=IMPORT_LOCK_WAIT)  # in the transaction: openers check it in theirs
                 for name in _LOOKUP_INDEXES:
                     self.db.execute(f"DROP INDEX IF EXISTS {name}")
                 self._lookups_checked = 0.0
@@ -353,6 +378,7 @@ class LocalIndex:
         with self.write():  # while tantivy merges its segments in its own thread
             for statement in _LOOKUP_INDEXES.values():
                 self.db.execute(statement)
+        self._import_lock.release(force=True)
         self._lookups_checked = 0.0
         if self._writer is not None:
             self._writer.wait_merging_threads()
