@@ -325,9 +325,12 @@ RATE_EXCEEDED = b"Rate exceeded."
 
 def _throttling(key: str, response: httpx.Response) -> str | None:
     """How `response` says "too many requests", or None. Besides 429, arXiv's edge throttles with a
-    200 whose whole body is "Rate exceeded." and with a 406."""
+    200 whose whole body is "Rate exceeded." and with a 406, and OpenAlex with a 403 (its error
+    reference: "Rate limit exceeded; slow down"; a refused key is a 401 there)."""
     if response.status_code == 429:
         return "HTTP 429"
+    if key == "openalex" and response.status_code == 403:
+        return "HTTP 403 throttling"
     if key not in ARXIV_HOSTS:
         return None
     if response.status_code == 406:

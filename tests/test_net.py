@@ -292,6 +292,19 @@ async def test_lasting_throttling_is_reported_as_throttling_not_as_a_malformed_a
     assert str(caught.value) == "arXiv HTML unavailable: 1 retries, last HTTP 200 throttling: Rate exceeded."
 
 
+async def test_openalex_403_is_its_slow_down_and_is_backed_off_but_elsewhere_a_403_is_a_refusal() -> None:
+    # OpenAlex's error reference: 403 "Rate limit exceeded; slow down" (a refused key is a 401).
+    slow_down = b'{"error": "Rate limit exceeded", "message": "Too many requests per second."}'
+    server = Server(reply=lambda n: Response(slow_down, status_code=403) if n % 2 == 0 else PlainTextResponse("{}"))
+    async with loopback(server) as url, client(Settings(openalex_interval=0, s2_interval=0)) as net:
+        with anyio.fail_after(10):
+            assert (await net.request("openalex", "GET", f"{url}/works")).text == "{}"
+            with pytest.raises(SourceRejected, match="HTTP 403"):
+                await net.request("s2", "GET", f"{url}/graph/v1/paper/batch")
+    assert len(server.arrivals) == 3
+    assert net.hosts["openalex"].throttled == 1 and net.hosts["s2"].throttled == 0
+
+
 async def test_other_hosts_keep_their_406_and_their_bodies() -> None:
     server = Server(reply=lambda n: PlainTextResponse("Rate exceeded.") if n == 0 else Response(status_code=406))
     async with loopback(server) as url, client(Settings(openalex_interval=0)) as net:

@@ -269,14 +269,14 @@ async def test_references_of_an_unknown_work_are_none() -> None:
 
 async def test_an_error_never_shows_the_api_key_even_when_the_server_echoes_the_url() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(403, json={"error": f"api_key {request.url.params['api_key']} is not valid"})
+        return httpx.Response(400, json={"error": f"api_key {request.url.params['api_key']} is not valid"})
 
     async with openalex(handler) as (source, sent):
         with pytest.raises(SourceRejected) as caught:
             await source.search("graphs", limit=5, before=None)
     assert KEY in str(sent[0].url)  # the key did go out, as a query parameter
     message = str(caught.value)
-    assert message.startswith("OpenAlex rejected the request: HTTP 403")
+    assert message.startswith("OpenAlex rejected the request: HTTP 400")
     assert KEY not in message and "api_key **** is not valid" in message
 
 

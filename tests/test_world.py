@@ -492,6 +492,24 @@ async def test_arxiv_rate_limit_answers_429_when_exceeded_and_not_to_a_polite_cl
 
 
 @pytest.mark.anyio
+async def test_openalex_answers_requests_over_its_rate_403_as_its_error_reference_says() -> None:
+    async with World.start(seed=2, papers=200, latency=False, time_scale=1.0) as world:
+        url = Settings(**world.settings()).openalex_url.rstrip("/") + "/works"
+        async with httpx.AsyncClient(timeout=10) as client:
+            answers: list[httpx.Response] = []
+
+            async def one() -> None:
+                answers.append(await client.get(url, params={"filter": "doi:10.1/x", "api_key": "sim-openalex-key"}))
+
+            async with anyio.create_task_group() as tg:  # 30 at once: the burst is 10, then one a 0.1 s
+                for _ in range(30):
+                    tg.start_soon(one)
+        over = [r for r in answers if r.status_code != 200]
+        assert over and all(r.status_code == 403 and r.json()["error"] == "Rate limit exceeded" for r in over)
+        assert world.log.counts()["openalex"]["exceeded"] == len(over)
+
+
+@pytest.mark.anyio
 async def test_fault_injection_at_rate_one_gives_each_fault(tmp_path: Path) -> None:
     faults = {
         "s2": Faults(error=1.0),

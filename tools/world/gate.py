@@ -206,7 +206,7 @@ class Gate:
         closing: threading.Event,
         *,
         hang_seconds: float,
-        limited: tuple[str, bytes],
+        limited: tuple[int, str, bytes],  # status, content type, body of the answer over the limit
     ) -> None:
         self.app, self.state, self.log, self.closing = app, state, log, closing
         self.hang_seconds, self.limited = hang_seconds, limited
@@ -232,7 +232,7 @@ class Gate:
         try:
             if wait is not None:
                 record["exceeded"] = True
-                await _respond(send, 429, *self.limited, extra=[(b"retry-after", _retry_after(wait))])
+                await _respond(send, *self.limited, extra=[(b"retry-after", _retry_after(wait))])
                 return
             try:
                 await self._serve(scope, receive, send, record)

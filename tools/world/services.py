@@ -27,18 +27,26 @@ _ATOM = "application/atom+xml; charset=utf-8"
 _HTML = "text/html; charset=utf-8"
 
 # What each service says when a client exceeds its rate limit.
+# How each service answers a request over its rate limit: (status, content type, body). OpenAlex's
+# error reference gives 403 "Rate limit exceeded; slow down" for requests too fast (429 is its daily
+# allowance); its rate-limit page says 429 for both, which the client handles as any 429.
 LIMITED = {
-    "arxiv_api": ("text/plain; charset=utf-8", RATE_EXCEEDED),
-    "arxiv_html": ("text/plain; charset=utf-8", RATE_EXCEEDED),
-    "ar5iv": ("text/plain; charset=utf-8", RATE_EXCEEDED),
+    "arxiv_api": (429, "text/plain; charset=utf-8", RATE_EXCEEDED),
+    "arxiv_html": (429, "text/plain; charset=utf-8", RATE_EXCEEDED),
+    "ar5iv": (429, "text/plain; charset=utf-8", RATE_EXCEEDED),
     "s2": (
+        429,
         "application/json",
         b'{"message": "Too Many Requests. Please wait and try again or apply for a key for higher rate limits.",'
         b' "code": "429"}',
     ),
-    "openalex": ("application/json", b'{"error": "Rate limit exceeded", "message": "Too many requests per second."}'),
+    "openalex": (
+        403,
+        "application/json",
+        b'{"error": "Rate limit exceeded", "message": "Too many requests per second."}',
+    ),
 }
-DEFAULT_LIMITED = ("application/json", b'{"message": "Too many requests."}')
+DEFAULT_LIMITED = (429, "application/json", b'{"message": "Too many requests."}')
 
 
 def build(name: str, ctx: Context) -> Starlette:
