@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     serper_concurrency: int = Field(5, ge=1)
     http_timeout: float = Field(30.0, gt=0)
     http_retries: int = Field(5, ge=0)
+    http_backoff: float = Field(1.0, ge=0, description="seconds before a request's first retry (then doubling, to 30x)")
+    http_rest: float = Field(60.0, ge=0, description="seconds a host that keeps failing is not asked")
     search_cache_days: float = Field(30.0, ge=0, description="how long cached search results stay fresh")
 
     # The PaSa loop (PROTOCOL section 5).

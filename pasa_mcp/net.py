@@ -5,7 +5,7 @@ concurrency bound, a pacer (minimum spacing between requests, shared with every 
 of the user through pacer.py, and measured at the moment a request is written to the wire), retries
 with backoff on transport errors, throttling and 5xx, and a pause for every process after a
 `Retry-After`. A host that keeps failing raises `SourceUnavailable`, which runs report by name; after
-REST_AFTER requests in a row have failed so, it rests for REST seconds: its requests (and the retries
+REST_AFTER requests in a row have failed so, it rests (`http_rest` seconds): its requests (and the retries
 of those in flight) fail at once, so that an outage costs a few requests' retries, not every one's.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
 from . import __version__
 from .config import Settings
@@ -36,7 +36,6 @@ WIRE_WAIT = 2.0
 # update of the shared clock): asyncio's timers are good to about a millisecond.
 WRITE_SLACK = 0.002
 REST_AFTER = 3  # requests in a row that failed every retry: the host is taken to be down
-REST = 60.0  # seconds a down host is not asked; then requests try it again (one more failure: rest again)
 WIRE_EVENTS = ("http11.send_request_headers.started", "http2.send_request_headers.started")
 WRITTEN_EVENTS = ("http11.send_request_headers.complete", "http2.send_request_headers.complete")
 
@@ -135,6 +134,8 @@ class Host:
         site: str | None = None,
         allowance: str | None = None,
         retries: int = 5,
+        backoff: float = 1.0,
+        rest: float = 60.0,
         rest_after: int = REST_AFTER,
     ) -> None:
         self.name = name
@@ -146,7 +147,9 @@ class Host:
         self._slots = anyio.Semaphore(concurrency)
         self.requests = 0  # sent, retries included: benchmarks and run reports read it
         self.throttled = 0  # throttling answers received (429, and arXiv's other forms)
-        self._backoff = wait_exponential_jitter(initial=1, max=30)
+        # Seconds before a retry: `backoff`, doubling up to 30x, plus up to `backoff` of jitter.
+        self._backoff = wait_exponential(multiplier=backoff, max=30 * backoff) + wait_random(0, backoff)
+        self._rest = rest  # seconds a down host is not asked; then requests try it again (one more failure: rest again)
         self._rest_after, self._failed_in_row, self._resting_until, self._last_failure = rest_after, 0, 0.0, ""
 
     def clock(self, url: httpx.URL) -> HostClock:
@@ -255,7 +258,7 @@ class Host:
         self._failed_in_row += 1
         self._last_failure = failure
         if self._failed_in_row >= self._rest_after:
-            self._resting_until = time.monotonic() + REST
+            self._resting_until = time.monotonic() + self._rest
 
     def _wait(self, state: Any) -> float:
         exc = state.outcome.exception()
@@ -394,6 +397,7 @@ class Net:
         self.client = make_client(settings.http_timeout, transport)
         self.pacer = Pacer(settings.state_dir)
         self.retries = settings.http_retries
+        self._timing = {"backoff": settings.http_backoff, "rest": settings.http_rest}
         self.offline = settings.offline  # then only the model endpoints ("model:..." hosts) are asked
         self._policies: dict[str, dict[str, Any]] = {
             # arXiv's terms give its legacy APIs one limit together: the query API (export.arxiv.org)
@@ -432,7 +436,7 @@ class Net:
         if name not in self.hosts:
             rules = {"label": name, **self._policies.get(name, {}), **policy}
             label, retries = rules.pop("label"), rules.pop("retries", self.retries)
-            self.hosts[name] = Host(label, self.pacer, key=name, retries=retries, **rules)
+            self.hosts[name] = Host(label, self.pacer, key=name, retries=retries, **self._timing, **rules)
         return self.hosts[name]
 
     async def request(self, host: str, method: str, url: str, **kwargs: Any) -> Any:

@@ -166,10 +166,9 @@ async def test_server_errors_are_retried_then_reported_with_host_and_last_status
     assert str(caught.value) == "arXiv API unavailable: 5 retries, last HTTP 503"
 
 
-async def test_a_host_that_keeps_failing_rests_and_is_tried_again_after(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_host_that_keeps_failing_rests_and_is_tried_again_after() -> None:
     from pasa_mcp import net as net_module
 
-    monkeypatch.setattr(net_module, "REST", 0.5)
     healthy = {"now": False}
 
     def reply(n: int) -> Response:
@@ -178,7 +177,7 @@ async def test_a_host_that_keeps_failing_rests_and_is_tried_again_after(monkeypa
         return PlainTextResponse("down", status_code=503, headers={"Retry-After": "0"})
 
     server = Server(reply=reply)
-    async with loopback(server) as url, client(Settings(http_retries=1, arxiv_interval=0)) as net:
+    async with loopback(server) as url, client(Settings(http_retries=1, http_rest=0.5, arxiv_interval=0)) as net:
         with anyio.fail_after(20):
             for _ in range(net_module.REST_AFTER):  # each one fails every retry
                 with pytest.raises(SourceUnavailable, match="1 retries, last HTTP 503"):
@@ -282,6 +281,17 @@ async def test_arxivs_other_throttling_forms_are_backed_off_and_retried(form: st
     assert len(server.arrivals) == 2
     assert gaps(server.arrivals)[0] >= 1.0 - JITTER  # tenacity's first exponential wait
     assert net.hosts["arxiv"].throttled == 1
+
+
+async def test_the_backoff_before_a_retry_is_a_setting() -> None:
+    # A simulated world scaled in time sets it scaled too (tools/world: http_backoff = 1 s x its scale).
+    server = Server(reply=lambda n: PlainTextResponse("down", status_code=503) if n < 2 else PlainTextResponse("ok"))
+    async with loopback(server) as url, client(Settings(http_backoff=0.2, openalex_interval=0)) as net:
+        with anyio.fail_after(10):
+            assert (await net.request("openalex", "GET", f"{url}/works")).text == "ok"
+    first, second = gaps(server.arrivals)
+    assert 0.2 - JITTER <= first <= 0.4 + 0.5  # 0.2 s plus up to 0.2 s of jitter (and a loaded machine's delay)
+    assert 0.4 - JITTER <= second <= 0.6 + 0.5  # doubled
 
 
 async def test_lasting_throttling_is_reported_as_throttling_not_as_a_malformed_answer() -> None:

@@ -204,6 +204,9 @@ class World:
             "s2_interval": interval("s2"),
             "openalex_interval": interval("openalex"),
             "crossref_interval": interval("crossref"),
+            # A client's own waits, in the world's time too: backoff before a retry, a failing host's rest.
+            "http_backoff": round(1.0 * scale, 6),
+            "http_rest": round(60.0 * scale, 6),
         }
 
     def settings_toml(self) -> str:
