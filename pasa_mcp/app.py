@@ -50,7 +50,14 @@ class Pasa:
         self.index = _open_index(settings.index_path)
         self.semantic_scholar = SemanticScholar(net, settings)
         self.openalex = OpenAlex(net, settings)
-        self.arxiv = ArxivAPI(net, settings, local=self.index, stand_in=self.semantic_scholar)
+        # While arXiv's search is down, the local index searches instead (offline, instant), else OpenAlex
+        # (10 requests/s, arXiv's papers with their ids); Semantic Scholar only with a key: its shared
+        # anonymous pool answers 429 to bursts of searches.
+        search_stand_ins: list[SearchSource] = [LocalSearch(self.index)] if self.index is not None else []
+        search_stand_ins += [self.openalex] + ([self.semantic_scholar] if settings.s2_api_key else [])
+        self.arxiv = ArxivAPI(
+            net, settings, local=self.index, stand_in=self.semantic_scholar, search_stand_ins=search_stand_ins
+        )
         if settings.offline and self.index is None:
             raise ValueError(
                 f"offline mode needs the local paper index, and there is none at {settings.index_path}:"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
+from pathlib import Path
 from urllib.parse import quote_plus
 
 import anyio
@@ -19,6 +20,7 @@ from pasa_mcp.config import Settings
 from pasa_mcp.layers import SEARCHES, Layer, Member
 from pasa_mcp.net import Net, SourceRejected, SourceUnavailable
 from pasa_mcp.papers import Paper
+from pasa_mcp.sources import STOOD_IN_TTL, StoodIn, cached_search
 from pasa_mcp.sources.arxiv import (
     EMPTY_RETRIES,
     MAX_QUERY_CHARS,
@@ -28,6 +30,8 @@ from pasa_mcp.sources.arxiv import (
     ArxivError,
     parse_feed,
 )
+from pasa_mcp.sources.openalex import OpenAlex
+from pasa_mcp.store import Store
 
 pytestmark = pytest.mark.anyio
 
@@ -303,6 +307,106 @@ async def test_while_the_api_is_down_a_stand_in_answers_and_what_it_lacks_stays_
                 await api.papers(["2401.00001", "2401.00002"])
     finally:
         await net.aclose()
+
+
+class SearchStandIn:
+    """A search source standing in for arXiv's search: answers with the papers given (or fails), records asks."""
+
+    name = "stand_in"
+    filters_categories = True
+
+    def __init__(self, papers: list[Paper], fails: bool = False) -> None:
+        self.papers, self.fails, self.asked = papers, fails, []
+
+    async def search(
+        self, query: str, *, limit: int, before: date | None, after: date | None = None, categories: Sequence[str] = ()
+    ) -> list[Paper]:
+        self.asked.append({"query": query, "limit": limit, "before": before, "after": after, "categories": categories})
+        if self.fails:
+            raise SourceUnavailable("Stand-in", 2, "HTTP 500")
+        return self.papers[:limit]
+
+
+OPENALEX = "https://openalex.test"
+ON_ARXIV = {  # an arXiv preprint as OpenAlex lists it: its arXiv DOI and arxiv.org location
+    "id": "https://openalex.org/W4221145109",
+    "doi": "https://doi.org/10.48550/arxiv.2202.12139",
+    "title": "Testing Deep Learning Models: A First Comparative Study of Multiple Testing Techniques",
+    "publication_date": "2022-02-24",
+    "primary_location": {"landing_page_url": "https://arxiv.org/abs/2202.12139", "source": {"display_name": "arXiv"}},
+}
+IN_A_JOURNAL = {"id": "https://openalex.org/W1", "title": "Testing neural networks", "publication_year": 2020}
+
+
+@asynccontextmanager
+async def arxiv_search_down(
+    arxiv: httpx.Response, openalex: httpx.Response, *more: SearchStandIn
+) -> AsyncIterator[tuple[ArxivAPI, dict[str, list[httpx.Request]]]]:
+    """An ArxivAPI whose search gets `arxiv` every time, OpenAlex (answering `openalex`) its first search
+    stand-in and `more` the next; yields it and the requests each host got."""
+    sent: dict[str, list[httpx.Request]] = {"arxiv": [], "openalex": []}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        host = "openalex" if str(request.url).startswith(OPENALEX) else "arxiv"
+        sent[host].append(request)
+        return arxiv if host == "arxiv" else openalex
+
+    settings = Settings(arxiv_api_url=API, openalex_url=OPENALEX, arxiv_interval=0, openalex_interval=0, http_retries=1)
+    net = Net(settings, httpx.MockTransport(handler))
+    try:
+        yield ArxivAPI(net, settings, search_stand_ins=[OpenAlex(net, settings), *more]), sent
+    finally:
+        await net.aclose()
+
+
+DOWN = httpx.Response(503, headers={"Retry-After": "0"}, text="down")
+
+
+async def test_while_search_is_down_openalex_answers_and_its_papers_keep_their_arxiv_ids(tmp_path: Path) -> None:
+    answer = httpx.Response(200, json={"meta": {"count": 2}, "results": [ON_ARXIV, IN_A_JOURNAL]})
+    async with arxiv_search_down(DOWN, answer) as (api, sent):
+        papers = await api.search("Testing of deep-learning models", limit=3, before=date(2024, 1, 15))
+        assert len(sent["arxiv"]) == 2  # arXiv's search failed every retry first
+        (asked,) = sent["openalex"]
+        assert asked.url.params["search"] == "Testing of deep-learning models"
+        assert asked.url.params["filter"] == "to_publication_date:2024-01-14"
+        assert asked.url.params["per_page"] == "3"
+        assert isinstance(papers, StoodIn) and papers.by == "openalex"
+        assert [(p.arxiv_id, p.sources) for p in papers] == [("2202.12139", ["openalex"]), (None, ["openalex"])]
+        assert papers[0].key == "arxiv:2202.12139"  # expanded through arXiv's HTML like arXiv's own hits
+        # Cached for a minute only, so that arXiv's own answer replaces it once arXiv is back.
+        store = Store(tmp_path / "store.sqlite3")
+        try:
+            await cached_search(api, store, "graphs", limit=2, before=None, ttl=30 * 86400)
+            (kept,) = store.db.execute("SELECT expires - fetched FROM searches").fetchone()
+        finally:
+            store.close()
+    assert kept == STOOD_IN_TTL
+
+
+async def test_when_the_stand_in_fails_too_the_next_is_asked_and_then_arxivs_failure_stands() -> None:
+    one = Paper(title="Paper 1", arxiv_id="2401.00001")
+    async with arxiv_search_down(DOWN, DOWN, SearchStandIn([one])) as (api, sent):
+        papers = await api.search("graphs", limit=5, before=None, after=date(2020, 1, 1), categories=["cs.LG"])
+        assert papers == [one] and papers.by == "stand_in"
+        assert len(sent["openalex"]) == 2
+        # The next stand-in filters categories, as arXiv does: it gets them.
+        assert api.search_stand_ins[1].asked == [
+            {"query": "graphs", "limit": 5, "before": None, "after": date(2020, 1, 1), "categories": ["cs.LG"]}
+        ]
+    async with arxiv_search_down(DOWN, DOWN, SearchStandIn([one], fails=True)) as (api, sent):
+        with pytest.raises(SourceUnavailable, match="arXiv API unavailable: 1 retries, last HTTP 503"):
+            await api.search("graphs", limit=5, before=None)
+        assert len(sent["openalex"]) == 2 and len(api.search_stand_ins[1].asked) == 1
+
+
+async def test_a_rejected_search_is_not_handed_to_a_stand_in() -> None:
+    stand_in = SearchStandIn([Paper(title="Paper 1", arxiv_id="2401.00001")])
+    rejected = atom(ERROR["body"], status=ERROR["status_code"])
+    async with arxiv_search_down(rejected, httpx.Response(200, json={"results": []}), stand_in) as (api, sent):
+        with pytest.raises(SourceRejected, match="arXiv API rejected the request: HTTP 400 for search_query="):
+            await api.search("graphs", limit=5, before=None)
+    assert len(sent["arxiv"]) == 1 and sent["openalex"] == [] and stand_in.asked == []
 
 
 async def test_ids_that_are_not_arxiv_ids_are_refused_before_any_request() -> None:

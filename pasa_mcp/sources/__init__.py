@@ -10,6 +10,17 @@ from ..categories import kept
 from ..papers import Paper
 from ..store import Store
 
+STOOD_IN_TTL = 60.0  # seconds a stand-in's answer is cached: for runs at the same time, not for the next
+
+
+class StoodIn(list[Paper]):
+    """What another source found for a source that is down (`by`: its name). `cached_search` keeps it
+    for STOOD_IN_TTL only, so that the source's own answer replaces it once the source is back."""
+
+    def __init__(self, papers: Sequence[Paper], *, by: str) -> None:
+        super().__init__(papers)
+        self.by = by
+
 
 class SearchSource(Protocol):
     """Anything that finds papers for a search query, published before a date (and from a date).
@@ -40,7 +51,7 @@ async def cached_search(
 
     Found papers are merged into the store, so the returned records carry what every source knows.
     `categories` go to a source that filters by them; from any source, papers whose known categories
-    miss them all are dropped (`categories.kept`).
+    miss them all are dropped (`categories.kept`). A stand-in's answer (`StoodIn`) is cached briefly.
     """
     pushed = list(categories) if source.filters_categories else []
     cached_as = source.name + (f"[{','.join(pushed)}]" if pushed else "")  # a filtered search is another search
@@ -54,5 +65,6 @@ async def cached_search(
         extra = {"categories": pushed} if pushed else {}
         papers = await source.search(query, limit=limit, before=before, after=after, **extra)
         merged = await store.call(store.upsert_papers, papers)
-        await store.call(store.put_search, cached_as, query, before, limit, [p.key for p in merged], ttl, after)
+        keep = min(ttl, STOOD_IN_TTL) if isinstance(papers, StoodIn) else ttl
+        await store.call(store.put_search, cached_as, query, before, limit, [p.key for p in merged], keep, after)
     return [p for p in merged if kept(p.categories, categories)]

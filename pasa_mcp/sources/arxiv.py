@@ -16,6 +16,15 @@ every arXiv paper's id, published ones too, and looks up 500 a request): its pap
 versions (arXiv's HTML is then reached through its redirect). The ids it lacks are left out but kept
 in `unconfirmed`, so that none is taken for an id arXiv does not know (the resolver remembers no miss
 for them); when it knows none of them, the API's failure stands.
+
+When the API's search is unavailable (failed every retry, or resting), another search source answers
+instead (`search_stand_ins`, the first that answers): a deep search degrades rather than ending with
+"no search answered". The stand-in searches the same words and dates (publication dates, where arXiv
+bounds submission dates); its papers keep the arXiv ids it knows (OpenAlex reads them from a work's
+arXiv DOI or location, Semantic Scholar from its external ids), so they are still expanded through
+arXiv's HTML. Its answer is cached briefly only (`StoodIn`), and the host's rest is what tells the
+run's reader that arXiv was down (`Net.notices`). A rejected query (4xx) is not handed on: it is no
+outage. When every stand-in fails too, arXiv's own failure is raised.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from ..layers import SEARCHES
 from ..net import Net, SourceRejected, SourceUnavailable
 from ..papers import Paper, normalize_arxiv_id
 from ..titles import best_match, normalize_title
+from . import SearchSource, StoodIn
 
 if TYPE_CHECKING:
     from ..index.db import LocalIndex
@@ -56,6 +66,7 @@ TITLES_PER_QUERY = 40  # titles OR-ed into one title search (200 titles: 5 reque
 RESULTS_PER_TITLE = 4  # max_results per title in a batch: room for near-namesakes ranked above the paper
 MAX_QUERY_CHARS = 4000  # URL-encoded search_query; the whole URL stays well under common 8 KB limits
 TITLE_WORDS = 16  # a long title's phrase is cut to its first words: still a contiguous phrase of it
+STAND_IN_LIMIT = 100  # most results a search stand-in is asked for (OpenAlex's and Semantic Scholar's page)
 _VERSION = re.compile(r"v(\d+)$")  # an entry's id ends with the version it describes
 _STOP = frozenset("a an and are as at by for from in is of on or the to with".split())
 
@@ -212,12 +223,18 @@ class ArxivAPI:
     filters_categories = True
 
     def __init__(
-        self, net: Net, settings: Settings, local: LocalIndex | None = None, stand_in: IdStandIn | None = None
+        self,
+        net: Net,
+        settings: Settings,
+        local: LocalIndex | None = None,
+        stand_in: IdStandIn | None = None,
+        search_stand_ins: Sequence[SearchSource] = (),
     ) -> None:
         self.net = net
         self.url = settings.arxiv_api_url
         self.local = local  # the local paper index answers id lookups first
         self.stand_in = stand_in  # answers id lookups while the API is unavailable (module docstring)
+        self.search_stand_ins = list(search_stand_ins)  # search in turn while the API's search is unavailable
         self.unconfirmed: set[str] = set()  # ids asked while the API was down that the stand-in lacked
         self._ids = Coalescer(self._fetch_ids, lambda ids: ids[:ID_BATCH])
         self._titles = Coalescer(self._fetch_phrases, lambda phrases: title_batches(phrases)[0])
@@ -244,7 +261,33 @@ class ArxivAPI:
             "sortBy": "relevance",
             "sortOrder": "descending",
         }
-        return (await self._get(params, f"search_query={q}"))[:limit]
+        try:
+            return (await self._get(params, f"search_query={q}"))[:limit]
+        except SourceUnavailable:
+            if not self.search_stand_ins:
+                raise
+            found = await self._search_stood_in(query, limit=limit, before=before, after=after, categories=categories)
+            if found is None:
+                raise
+            return found
+
+    async def _search_stood_in(
+        self, query: str, *, limit: int, before: date | None, after: date | None, categories: Sequence[str]
+    ) -> StoodIn | None:
+        """The answer of the first search stand-in that answers (module docstring); None when all fail.
+
+        Categories go to a stand-in that filters by them; `cached_search` drops the others' papers of
+        other known categories."""
+        for source in self.search_stand_ins:
+            extra = {"categories": list(categories)} if categories and source.filters_categories else {}
+            try:
+                found = await source.search(
+                    query, limit=min(limit, STAND_IN_LIMIT), before=before, after=after, **extra
+                )
+            except (SourceUnavailable, SourceRejected):
+                continue
+            return StoodIn(found[:limit], by=source.name)
+        return None
 
     async def papers(self, ids: Iterable[str], *, gather: bool = False) -> dict[str, Paper]:
         """Metadata by arXiv id (any form: bare, `arXiv:`, URL, versioned; old- and new-style).
