@@ -70,13 +70,13 @@ def test_every_secret_setting_is_covered_here() -> None:
 
 
 async def echo(request: Request) -> JSONResponse:
-    """A remote that refuses every request and says back what carried a key, first (error bodies are
+    """A remote that refuses every request (400) and says back what carried a key, first (error bodies are
     shortened): a key in the query as sent (percent-encoded) and decoded, the key headers, the body."""
     sent = [part for part in request.url.query.split("&") if part.startswith("api_key=")]
     keys = [f"{name}: {request.headers[name]}" for name in ("x-api-key", "authorization") if name in request.headers]
     body = (await request.body()).decode(errors="replace")
     said = " ".join(["denied", *sent, *(f"({unquote(part)})" for part in sent), *keys, body])
-    return JSONResponse({"error": said}, status_code=403)
+    return JSONResponse({"error": said}, status_code=400)
 
 
 @pytest.fixture

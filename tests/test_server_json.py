@@ -69,6 +69,10 @@ NOT_DECLARED = {
         + ["serper_concurrency"],
         "pacing that the services' terms set, not a user's choice",
     ),
+    **dict.fromkeys(
+        ["http_backoff", "http_rest"],
+        "the client's own waits on failure: changed only to scale them with the simulated web's time",
+    ),
     "http_token": "only for `serve --http`; the registry package runs stdio",
     "weights_dir": "only for `pasa-mcp models serve`, not read by the MCP server",
 }
