@@ -34,6 +34,7 @@ from .limits import QUESTION_CHARS, check_text
 from .llm import ModelError
 from .net import SourceRejected, SourceUnavailable
 from .papers import Paper, Reference, SectionMap
+from .resolve import ResolutionIncomplete
 from .scrub import scrub
 from .selector import score_cached
 from .sources import SearchSource, cached_search
@@ -409,8 +410,14 @@ class DeepSearch:
                 chosen, refs = await self._cited(node)
             resolved: list[Paper | None] = []
             if refs:
+                what = f"resolving references of {key}"
                 ask = functools.partial(self.resolver.resolve, [ref for _, ref in refs], member)
-                resolved = await self._attempt("expand", key, f"resolving references of {key}", ask) or []
+                try:
+                    resolved = await self._attempt("expand", key, what, ask) or []
+                except ResolutionIncomplete as exc:  # what was resolved joins the next layer; the rest is a loss
+                    resolved = exc.results
+                    why = f"cited references not resolved ({exc.error})"
+                    await self._failure("expand", key, f"{what}: {exc}", why)
         finally:
             member.done()
         node.sections = chosen

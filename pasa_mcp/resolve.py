@@ -9,9 +9,17 @@ matchers (OpenAlex, then
 Semantic Scholar with a key) and, only for titles no matcher could answer (no matcher, or each one
 failed), arXiv title search (many titles per request). A matcher's "no such title" is trusted: arXiv
 allows one request every 3 s and OpenAlex ten a second, so arXiv is kept for what only it knows
-(ids with their versions); with a local index, arXiv's title search is not asked at all (the index
-holds what it would find). Entries without a usable title are looked up in the local index by their
-whole reference string. Identical titles are looked up once per call.
+(ids with their versions). A local index stands in for a missing matcher (it holds what arXiv's
+title search would find), but not for failed ones: it may be partial (one category's import, or not
+harvested lately), so titles every matcher failed on go to arXiv with or without it. Entries without
+a usable title are looked up in the local index by their whole reference string. Identical titles
+are looked up once per call.
+
+A failing source is not "no such paper": its lookups are never remembered as misses, a reference
+whose id lookup failed is still looked up by its title, and one source failing does not stop the
+others. When failures left some references unresolved, `resolve` raises `ResolutionIncomplete`,
+which holds what was resolved (a deep search keeps it) and how many the failures left unresolved;
+when nothing at all was resolved, the first source error itself.
 
 A deep search resolves a whole layer's references with one arXiv id lookup: its expansions join a
 `Layer`, and the ids they ask for are sent together once every expansion has asked or given up, while
@@ -50,6 +58,30 @@ FTS_QUERIES = 2  # ... in two disjoint groups, so one misspelt or variant word d
 FTS_CANDIDATES = 10  # best-ranked rows per query that the fuzzy rule then checks
 
 
+class ResolutionIncomplete(Exception):
+    """Sources failed for some references, so they are unresolved (not known to be missing).
+
+    `results` is what was resolved, in the order asked (None where not); `unresolved` counts the
+    references a failure left unresolved; `error` is the first source error (already scrubbed).
+    """
+
+    def __init__(self, results: list[Paper | None], unresolved: int, error: Exception) -> None:
+        self.results, self.unresolved, self.error = results, unresolved, error
+        super().__init__(f"{unresolved} of {len(results)} references not resolved: {error}")
+
+
+class _Failed:
+    """The lookups of one `resolve` call that failing sources left unanswered, and the first failure."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()  # id keys, title keys and `ref:` keys of whole reference strings
+        self.error: Exception | None = None
+
+    def add(self, keys: Iterable[str], error: Exception) -> None:
+        self.keys.update(keys)
+        self.error = self.error or error
+
+
 class DoiLookup(Protocol):
     """A source that finds papers by DOI in batches (OpenAlex; Semantic Scholar stands in for it)."""
 
@@ -84,6 +116,17 @@ def _id_keys(ref: Reference) -> list[str]:
     return ([f"arxiv:{arxiv_id}"] if arxiv_id else []) + ([f"doi:{doi}"] if doi else [])
 
 
+def _text_key(text: str) -> str | None:
+    """The resolutions cache's key of a whole reference string (None: it has no words)."""
+    return f"ref:{words}" if (words := normalize_title(text)) else None
+
+
+def _lookups(ref: Reference, ids: list[str]) -> set[str]:
+    """Every key a reference may be looked up by: its ids, then its title's or (untitled) its text's."""
+    key = _text_key(ref.text) if ref.untitled else title_key(ref.title)
+    return {*ids, key} if key else set(ids)
+
+
 class Resolver:
     """Resolves references to papers, remembering hits and misses in the store."""
 
@@ -112,7 +155,10 @@ class Resolver:
 
         With a `member`, the references' arXiv ids wait for the rest of its layer (and the member is
         done when this returns or fails); titles of references without an id are matched meanwhile.
+        Raises `ResolutionIncomplete` when sources failed for some references, and the first source
+        error when nothing was resolved and a source failed.
         """
+        failed = _Failed()
         try:
             keys = [_id_keys(ref) for ref in refs]
             known, wanted = await self.store.call(self._stored_ids, keys)
@@ -127,10 +173,10 @@ class Resolver:
             by_title: dict[str, Paper | None] = {}
 
             async def by_ids() -> None:
-                known.update(await self._by_ids(wanted, member))
+                known.update(await self._by_ids(wanted, member, failed))
 
             async def titles() -> None:
-                by_title.update(await self._by_titles(now))
+                by_title.update(await self._by_titles(now, failed))
 
             await gather(by_ids, titles)
         finally:
@@ -138,7 +184,7 @@ class Resolver:
                 member.done()
         missed = [ref for ref, ref_keys in zip(refs, keys, strict=True) if not any(k in known for k in ref_keys)]
         if later := {key: title for key, title in _titles(missed).items() if key not in by_title}:
-            by_title.update(await self._by_titles(later))
+            by_title.update(await self._by_titles(later, failed))
         results = [
             next((known[key] for key in ref_keys if key in known), None)
             or (None if ref.untitled else by_title.get(title_key(ref.title)))
@@ -146,7 +192,18 @@ class Resolver:
         ]
         if self.local is not None:
             results = await self._by_reference_text(refs, results)
-        return await self._by_references(refs, results)
+        results = await self._by_references(refs, results, failed)
+        if failed.error is None:
+            return results
+        unresolved = sum(
+            paper is None and not failed.keys.isdisjoint(_lookups(ref, ref_keys))
+            for ref, ref_keys, paper in zip(refs, keys, results, strict=True)
+        )
+        if not unresolved:  # what failed was found another way
+            return results
+        if all(paper is None for paper in results):
+            raise failed.error
+        raise ResolutionIncomplete(results, unresolved, failed.error)
 
     async def _local_ids(self, keys: set[str]) -> dict[str, Paper]:
         """Papers of the local index by arXiv id or DOI (keys `arxiv:...`, `doi:...`), now in the store too."""
@@ -185,21 +242,23 @@ class Resolver:
                 results[i] = next(merged)
         return results
 
-    async def _by_references(self, refs: Sequence[Reference], results: list[Paper | None]) -> list[Paper | None]:
+    async def _by_references(
+        self, refs: Sequence[Reference], results: list[Paper | None], failed: _Failed
+    ) -> list[Paper | None]:
         """Untitled entries still unresolved, by their whole text: the resolutions cache, then the searches."""
         texts = {
             ref.text for ref, paper in zip(refs, results, strict=True) if paper is None and ref.untitled and ref.text
         }
         if not texts or not self.references:
             return results
-        by_text = await self._search_references(texts)
+        by_text = await self._search_references(texts, failed)
         return [
             paper or (by_text.get(ref.text) if ref.untitled else None) for ref, paper in zip(refs, results, strict=True)
         ]
 
-    async def _search_references(self, texts: set[str]) -> dict[str, Paper | None]:
-        """Whole reference string -> paper (or None)."""
-        keys = {f"ref:{words}": text for text in texts if (words := normalize_title(text))}
+    async def _search_references(self, texts: set[str], failed: _Failed) -> dict[str, Paper | None]:
+        """Whole reference string -> paper (or None); strings every search failed on go to `failed`."""
+        keys = {key: text for text in texts if (key := _text_key(text))}
         cached = await self.store.call(self.store.get_resolutions, keys)
         found: dict[str, Paper | None] = {}
         for key, hit in cached.items():
@@ -224,8 +283,8 @@ class Resolver:
                 for key, text in rest.items():
                     if key not in hits:
                         tg.start_soon(one, source, key, text)
-        if rest and not answered:
-            raise errors[0]  # every search failed: an error, not "no such work"
+        if unanswered := set(rest) - answered:
+            failed.add(unanswered, errors[0])  # every search failed for these: an error, not "no such work"
         merged = await self.store.call(self.store.upsert_papers, list(hits.values()))
         resolved: dict[str, str | None] = dict.fromkeys(answered)
         for key, paper in zip(hits, merged, strict=True):
@@ -242,8 +301,9 @@ class Resolver:
         remembered = self.store.get_resolutions(unknown)
         return known, unknown - {key for key, hit in remembered.items() if hit is None}
 
-    async def _by_ids(self, wanted: set[str], member: Member | None) -> dict[str, Paper]:
-        """Papers by arXiv id (one batched arXiv lookup) and DOI (one batched OpenAlex lookup), side by side.
+    async def _by_ids(self, wanted: set[str], member: Member | None, failed: _Failed) -> dict[str, Paper]:
+        """Papers by arXiv id (one batched arXiv lookup) and DOI (one batched OpenAlex lookup), side by side;
+        the ids of a lookup that failed go to `failed`.
 
         A DOI is asked for even when the same reference has an arXiv id: waiting for arXiv first would
         put OpenAlex's answer behind the layer's lookup.
@@ -259,7 +319,11 @@ class Resolver:
                     member.done()  # nothing to ask: the layer need not wait for this call's DOIs and titles
                 return
             fetch = self.arxiv.papers
-            fetched = await (member.arxiv_papers(sorted(arxiv_ids), fetch) if member else fetch(sorted(arxiv_ids)))
+            try:
+                fetched = await (member.arxiv_papers(sorted(arxiv_ids), fetch) if member else fetch(sorted(arxiv_ids)))
+            except (SourceUnavailable, SourceRejected) as exc:
+                failed.add((f"arxiv:{i}" for i in arxiv_ids), exc)
+                return
             for paper in await self.store.call(self.store.upsert_papers, fetched.values()):
                 found[paper.key] = paper
             # Ids the arXiv API's stand-in lacked are not misses: arXiv may know them.
@@ -280,15 +344,15 @@ class Resolver:
                     misses.update(f"doi:{d}" for d in dois if d not in fetched)
                 return
             if failure is not None:
-                raise failure
+                failed.add((f"doi:{d}" for d in dois), failure)
 
         await gather(arxiv, by_doi)
         if misses:
             await self.store.call(self.store.put_resolutions, dict.fromkeys(misses), self.miss_ttl, self.hit_ttl)
         return found
 
-    async def _by_titles(self, pending: dict[str, str]) -> dict[str, Paper | None]:
-        """Title key -> paper (or None) for each pending title."""
+    async def _by_titles(self, pending: dict[str, str], failed: _Failed) -> dict[str, Paper | None]:
+        """Title key -> paper (or None) for each pending title; titles every source failed on go to `failed`."""
         if not pending:
             return {}
         found, rest = await self.store.call(self._local, pending)
@@ -307,16 +371,21 @@ class Resolver:
         for matcher in self.matchers:
             done = {key for key, _ in hits}
             asked = {key: title for key, title in rest.items() if key not in done}
-            matched, failed, error = await self._match(matcher, asked)
+            matched, lost, error = await self._match(matcher, asked)
             hits += matched
-            for key in set(asked) - failed:
+            for key in set(asked) - lost:
                 unanswered.pop(key, None)
             failure = failure or error
-        if unanswered and self.arxiv is not None and self.local is None:
-            matched_ti = await self.arxiv.search_titles(unanswered.values())
-            hits += [(key, paper) for key, title in unanswered.items() if (paper := matched_ti[title])]
+        # A local index stands in for a missing matcher, not for a failed one (module docstring).
+        if unanswered and self.arxiv is not None and (self.local is None or failure is not None):
+            try:
+                matched_ti = await self.arxiv.search_titles(unanswered.values())
+            except (SourceUnavailable, SourceRejected) as exc:
+                failed.add(unanswered, failure or exc)
+            else:
+                hits += [(key, paper) for key, title in unanswered.items() if (paper := matched_ti[title])]
         elif unanswered and failure is not None:
-            raise failure
+            failed.add(unanswered, failure)
         keys = [key for key, _ in hits]
         merged = await self.store.call(self.store.upsert_papers, [paper for _, paper in hits])
         resolved: dict[str, str | None] = {key: None for key in rest if key not in unanswered}

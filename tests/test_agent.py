@@ -12,8 +12,10 @@ import pytest
 
 from pasa_mcp.agent import DeepSearch, Event, SearchParams
 from pasa_mcp.llm import ModelError, ModelNotRunning, ModelOverloaded
+from pasa_mcp.net import SourceUnavailable
+from pasa_mcp.resolve import ResolutionIncomplete
 from pasa_mcp.store import Store, StoreError
-from tests.fakes import Calls, FakeCrawler, FakeFullText, FakeResolver, FakeSelector, FakeSource, title
+from tests.fakes import Calls, FakeCrawler, FakeFullText, FakeResolver, FakeSelector, FakeSource, paper, title
 
 QUESTION = "value-based methods for non-stationary RL, especially with UCB algorithms"
 
@@ -301,6 +303,31 @@ async def test_an_incomplete_full_text_is_used_and_reported_as_a_loss(store: Sto
     (loss,) = result.losses
     cut = "the page ends early (no closing </html>): cut off in transit"
     assert loss == f"1 of 50 expansions failed: full text incomplete ({cut})"
+
+
+@pytest.mark.anyio
+async def test_references_a_failing_source_left_unresolved_are_a_loss_and_the_rest_are_kept(store: Store) -> None:
+    class PartialResolver(FakeResolver):
+        """OpenAlex down for the last reference of q1-0's related work: the others are resolved."""
+
+        async def resolve(self, refs, member=None):
+            found = await super().resolve(refs, member)
+            if refs[-1].title == title("q1-0.r2"):
+                down = SourceUnavailable("OpenAlex", 6, "HTTP 503")
+                raise ResolutionIncomplete([*found[:-1], None], 1, down)
+            return found
+
+    calls = Calls()
+    result = await build(store, calls, SearchParams(expand_layers=1), resolver=PartialResolver(calls)).run()
+    assert result.status == "partial" and result.counts.papers == 199  # only the unresolved reference is missing
+    by_title = {p.title: p for p in result.papers}
+    assert {by_title[title(f"q1-0.r{j}")].parent for j in range(2)} == {paper("q1-0").key}
+    assert title("q1-0.r2") not in by_title
+    (loss,) = result.losses
+    down = "OpenAlex unavailable: 5 retries, last HTTP 503"
+    assert loss == f"1 of 50 expansions failed: cited references not resolved ({down})"
+    (failure,) = result.failures
+    assert failure == f"resolving references of {paper('q1-0').key}: 1 of 3 references not resolved: {down}"
 
 
 @pytest.mark.anyio

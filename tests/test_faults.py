@@ -18,9 +18,13 @@ from pasa_mcp.agent import RunResult, SearchParams
 from pasa_mcp.app import open_app
 from pasa_mcp.config import Settings
 from pasa_mcp.eval import EvalQuery, metrics
+from pasa_mcp.index.db import LocalIndex
+from pasa_mcp.index.snapshot import import_snapshot
 from tests.test_e2e import SCALE, pick_question
 from tools.world import Faults, World
 from tools.world.config import SERVICES
+from tools.world.corpus import Corpus
+from tools.world.exports import write_snapshot
 
 pytestmark = pytest.mark.anyio
 
@@ -95,12 +99,16 @@ async def test_without_an_openalex_key_a_deep_search_degrades_and_says_what_to_s
     assert spent and all("https://openalex.org/settings/api" in f for f in spent)
 
 
-async def search_with_one_down(tmp_path: Path, service: str) -> tuple[RunResult, float, float, dict]:
+async def search_with_one_down(
+    tmp_path: Path, service: str, **overrides: object
+) -> tuple[RunResult, float, float, dict]:
     """A default deep search in a world where `service` answers every request with a server error:
-    the result, its crawler recall, the reachable bound, and the world's counts per service."""
+    the result, its crawler recall, the reachable bound, and the world's counts per service.
+    `overrides` replace the world's settings (`serper_api_key=None`: the keyless default, arXiv search)."""
     async with World.start(seed=7, papers=2000, time_scale=SCALE, faults={service: Faults(error=1.0)}) as world:
         row, bound = pick_question(world)
-        settings = Settings(**world.settings(), store_path=tmp_path / "store.sqlite3", http_retries=1)
+        config = {**world.settings(), "store_path": tmp_path / "store.sqlite3", "http_retries": 1, **overrides}
+        settings = Settings(**config)
         params = SearchParams.from_settings(settings, end_date=EvalQuery.model_validate(row).end_date)
         with anyio.fail_after(240):
             async with open_app(settings) as pasa:
@@ -125,9 +133,36 @@ async def test_with_the_arxiv_api_down_semantic_scholar_stands_in_for_its_id_loo
     assert any(f.startswith("arXiv API unavailable: down") for f in result.failures)  # said, though nothing lost
 
 
+async def test_with_the_arxiv_api_down_and_no_serper_key_openalex_answers_arxivs_searches(tmp_path: Path) -> None:
+    result, recall, bound, counts = await search_with_one_down(tmp_path, "arxiv_api", serper_api_key=None)
+    # Before: "no search answered: arXiv API unavailable", nothing found (the keyless default searches arXiv).
+    assert result.status == "finished" and result.selected and recall == pytest.approx(bound), result.outcome
+    assert "serper" not in counts and counts["arxiv_api"]["faults"] > 0 and counts["openalex"]["requests"] > 0
+    assert any(f.startswith("arXiv API unavailable: down") for f in result.failures)  # said, though stood in for
+
+
 async def test_with_openalex_down_dois_go_to_semantic_scholar_and_titles_to_arxiv(tmp_path: Path) -> None:
     result, recall, bound, _ = await search_with_one_down(tmp_path, "openalex")
     assert result.status == "finished" and recall == pytest.approx(bound)
+
+
+async def test_with_a_partial_local_index_and_openalex_down_titles_go_to_arxiv(tmp_path: Path) -> None:
+    def partial_index() -> None:
+        """Half of the world's arXiv papers (an import of some categories, or a harvest not run lately),
+        where the settings look for the index (conftest's PASA_INDEX_PATH)."""
+        snapshot = tmp_path / "snapshot.jsonl"
+        write_snapshot(Corpus(7, 2000), snapshot)  # the corpus of World.start(seed=7, papers=2000)
+        snapshot.write_text("".join(snapshot.read_text().splitlines(keepends=True)[::2]))
+        index = LocalIndex(tmp_path / "index.sqlite3")
+        import_snapshot(index, snapshot)
+        index.close()
+
+    await anyio.to_thread.run_sync(partial_index)
+    result, recall, bound, counts = await search_with_one_down(tmp_path, "openalex")
+    # Before: the titles the index lacked failed with OpenAlex, and each expansion citing one lost all it
+    # cited ("7 of 19 expansions failed: OpenAlex unavailable", crawler recall 0.667 of 1.0).
+    assert result.status == "finished" and counts["openalex"].get("faults", 0) > 0, (result.outcome, recall, bound)
+    assert recall == pytest.approx(bound)
 
 
 async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:

@@ -14,10 +14,12 @@ from conftest import fixture_json
 from test_arxiv import TESTING, atom, feed, recorded_entries
 
 from pasa_mcp.config import Settings
+from pasa_mcp.index.db import LocalIndex, Record
+from pasa_mcp.index.resolve import LocalResolver
 from pasa_mcp.layers import Layer, Member
 from pasa_mcp.net import Net, SourceRejected, SourceUnavailable
 from pasa_mcp.papers import Paper, Reference, title_key
-from pasa_mcp.resolve import Resolver
+from pasa_mcp.resolve import ResolutionIncomplete, Resolver
 from pasa_mcp.sources.arxiv import TITLES_PER_QUERY, ArxivAPI, parse_feed, title_phrase
 from pasa_mcp.store import Store
 from pasa_mcp.titles import titles_match
@@ -411,3 +413,133 @@ def test_reference_matches_needs_the_year_and_the_first_authors_surname() -> Non
     assert not reference_matches(APS, porter(2001, "10.5555/c"))
     assert not reference_matches(APS, porter(2000, "10.5555/d", first="Tomas Berg"))
     assert not reference_matches(APS, Paper(title="No authors", doi="10.5555/e"))
+
+
+# A source failing for some references: the rest is kept, the loss is said ------------------------
+
+
+def arxiv_titles_down(server: ArxivServer) -> Callable[[httpx.Request], httpx.Response]:
+    """`server` answering id lookups, with its title search down."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "id_list" in request.url.params:
+            return server(request)
+        server.title_searches.append(request.url.params["search_query"])
+        return httpx.Response(503, headers={"Retry-After": "0"}, text="down")
+
+    return answer
+
+
+@asynccontextmanager
+async def quick_arxiv(handler: Callable[[httpx.Request], httpx.Response]) -> AsyncIterator[ArxivAPI]:
+    """The arXiv API through `handler`, without retries: a failure fails at once."""
+    settings = Settings(arxiv_api_url=API, arxiv_interval=0, http_retries=0)
+    net = Net(settings, httpx.MockTransport(handler))
+    try:
+        yield ArxivAPI(net, settings)
+    finally:
+        await net.aclose()
+
+
+async def test_what_resolved_survives_every_title_source_failing(store: Store) -> None:
+    server, flaky = ArxivServer(), matcher(failing=frozenset({NOWHERE}))
+    refs = [REFS[0], REFS[1], REFS[5], REFS[4]]  # by arXiv id, by the store, failing everywhere, by the matcher
+    async with quick_arxiv(arxiv_titles_down(server)) as api:
+        with pytest.raises(ResolutionIncomplete) as caught:
+            await Resolver(store, api, [flaky]).resolve(refs)
+    incomplete = caught.value
+    assert [p.key if p else None for p in incomplete.results] == [
+        "arxiv:1605.08386",
+        "arxiv:1706.03762",
+        None,
+        "doi:10.5555/only",
+    ]
+    assert incomplete.unresolved == 1 and isinstance(incomplete.error, SourceUnavailable)
+    assert str(incomplete) == "1 of 4 references not resolved: fake_matcher unavailable: 2 retries, last HTTP 503"
+    assert server.id_lookups == [["1605.08386"]] and len(server.title_searches) == 1  # the fallback was tried
+    assert store.get_resolutions({title_key(NOWHERE)}) == {}  # a failure, not a miss
+
+
+async def test_what_resolved_survives_the_arxiv_id_lookup_failing(store: Store) -> None:
+    def down(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, headers={"Retry-After": "0"}, text="down")
+
+    refs = [
+        Reference(title="Attention is all you need", arxiv_id="2401.00009"),  # its title is in the store
+        Reference(title="", arxiv_id="2401.00001"),
+        Reference(title="Deep residual learning for image recognition"),
+    ]
+    async with quick_arxiv(down) as api:
+        with pytest.raises(ResolutionIncomplete) as caught:
+            await Resolver(store, api).resolve(refs)
+    assert [p.key if p else None for p in caught.value.results] == [
+        "arxiv:1706.03762",  # its id unanswered, found by its title
+        None,
+        "doi:10.1109/cvpr.2016.90",
+    ]
+    assert str(caught.value) == "1 of 3 references not resolved: arXiv API unavailable: HTTP 503"
+    assert store.get_resolutions({"arxiv:2401.00001", "arxiv:2401.00009"}) == {}
+
+
+async def test_with_a_local_index_arxiv_searches_the_titles_every_matcher_failed_on(
+    store: Store, tmp_path: Path
+) -> None:
+    index = LocalIndex(tmp_path / "index.sqlite3")  # a partial index: one paper
+    index.add([Record(title="Heat-bath random walks with Markov bases", arxiv_id="1605.08386")])
+    server, flaky = ArxivServer(), matcher(failing=frozenset({TESTING_TITLE}))
+    refs = [Reference(title="Heat bath random walks with Markov bases"), REFS[3], REFS[4], REFS[5]]
+    try:
+        async with arxiv(server) as api:
+            papers = await Resolver(store, api, [flaky], local=LocalResolver(index)).resolve(refs)
+    finally:
+        index.close()
+    assert [p.key if p else None for p in papers] == [
+        "arxiv:1605.08386",  # the index
+        "arxiv:2202.12139",  # arXiv's title search: the matcher failed on it
+        "doi:10.5555/only",  # the matcher
+        None,  # the matcher's "no": trusted, so arXiv is not asked
+    ]
+    assert server.title_searches == [
+        'ti:"testing deep learning models a first comparative study of multiple testing techniques"'
+    ]
+
+
+async def test_lookups_that_failed_are_not_remembered_and_succeed_once_the_sources_are_back(store: Store) -> None:
+    gan = Paper(title="Generative Adversarial Nets", doi="10.5555/2969033.2969125")
+    refs = [
+        REFS[1],  # the store
+        REFS[4],  # a title
+        Reference(title="", doi="10.5555/2969033.2969125"),  # a DOI
+        Reference(title=APS, text=APS, untitled=True),  # a whole reference string
+    ]
+    down = Resolver(
+        store,
+        None,
+        [matcher(failing=frozenset({S2_ONLY}))],
+        dois=[DoiSource({}, fails=True)],
+        references=[ReferenceSearcher("openalex", {}, failing=frozenset({APS}))],
+    )
+    with pytest.raises(ResolutionIncomplete) as caught:
+        await down.resolve(refs)
+    assert [p.key if p else None for p in caught.value.results] == ["arxiv:1706.03762", None, None, None]
+    assert caught.value.unresolved == 3
+    back = Resolver(
+        store,
+        None,
+        [matcher()],
+        dois=[DoiSource({gan.doi: gan})],
+        references=[ReferenceSearcher("openalex", {APS: [porter(2000, "10.5555/aps")]})],
+    )
+    found = await back.resolve(refs)
+    assert [p.key if p else None for p in found] == [
+        "arxiv:1706.03762",
+        "doi:10.5555/only",
+        "doi:10.5555/2969033.2969125",
+        "doi:10.5555/aps",
+    ]
+
+
+async def test_a_failure_that_another_stage_made_up_for_is_no_loss(store: Store) -> None:
+    refs = [Reference(title="Attention is all you need", doi="10.5555/attention")]
+    (paper,) = await Resolver(store, None, dois=[DoiSource({}, fails=True)]).resolve(refs)
+    assert paper is not None and paper.key == "arxiv:1706.03762"  # found by its title: nothing lost

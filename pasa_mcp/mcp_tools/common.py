@@ -18,13 +18,23 @@ from ..jobs import Jobs, JobsBusy, UnknownSearch
 from ..llm import ModelError
 from ..net import SourceRejected, SourceUnavailable
 from ..papers import Paper, Reference, normalize_arxiv_id, paper_ref
+from ..resolve import ResolutionIncomplete
 from ..store import StoreError
 
 DEFAULT_WAIT = 50  # seconds a call waits for a deep search: below the ~60 s after which clients give up
 SHORT_ABSTRACT = 300  # characters of abstract in lists
 LONG_ABSTRACT = 1500  # ... and for one paper
 SOURCE = Literal["google", "arxiv", "semantic_scholar", "openalex", "local"]
-EXPECTED = (ValueError, ModelError, SourceUnavailable, SourceRejected, JobsBusy, UnknownSearch, StoreError)
+EXPECTED = (
+    ValueError,
+    ModelError,
+    SourceUnavailable,
+    SourceRejected,
+    ResolutionIncomplete,
+    JobsBusy,
+    UnknownSearch,
+    StoreError,
+)
 
 
 @dataclass

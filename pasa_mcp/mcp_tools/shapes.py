@@ -151,6 +151,7 @@ class Expansion(BaseModel):
     resolved: int = Field(description="how many of them were found as papers")
     papers: list[CitedPaper] = Field(description="one page of the references")
     next_offset: int | None
+    warnings: list[str] = []  # lookups that failed: their references are null here but may exist
 
 
 class Score(BaseModel):

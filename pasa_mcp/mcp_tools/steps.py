@@ -13,6 +13,7 @@ from ..app import Pasa
 from ..categories import NOT_FILTERED, parse_categories
 from ..net import SourceRejected, SourceUnavailable
 from ..papers import Paper
+from ..resolve import ResolutionIncomplete
 from ..selector import score_cached
 from ..sources import cached_search
 from ..tasks import gather
@@ -161,7 +162,11 @@ async def expand_citations(
         assert question is not None
         chosen = await pasa.crawler.sections(question, found, names)
     cited = section_map.cited(chosen)
-    resolved = await pasa.resolver.resolve([ref for _, ref in cited]) if cited else []
+    warnings: list[str] = []
+    try:
+        resolved = await pasa.resolver.resolve([ref for _, ref in cited]) if cited else []
+    except ResolutionIncomplete as exc:  # a source failed for some: the others are still worth having
+        resolved, warnings = exc.results, [str(exc)]
     shown, next_offset = page(list(zip(cited, resolved, strict=True)), offset, limit)
     return Expansion(
         paper=found.key,
@@ -174,6 +179,7 @@ async def expand_citations(
             for (name, ref), p in shown
         ],
         next_offset=next_offset,
+        warnings=warnings,
     )
 
 
