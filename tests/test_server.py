@@ -18,7 +18,9 @@ from mcp.types import CallToolResult, TextResourceContents
 
 from pasa_mcp.app import Pasa, open_app
 from pasa_mcp.config import Settings
+from pasa_mcp.net import SourceUnavailable
 from pasa_mcp.papers import Paper
+from pasa_mcp.resolve import ResolutionIncomplete
 from pasa_mcp.server import build_server
 from tests.fakes import Calls, FakeCrawler, FakeFullText, FakeResolver, FakeSelector, FakeSource, paper, title
 
@@ -92,6 +94,15 @@ class TitleResolver(FakeResolver):
     async def resolve(self, refs, member=None):  # type: ignore[no-untyped-def]
         resolved = await super().resolve(refs, member)
         return [p if r.title.startswith("Paper ") else None for r, p in zip(refs, resolved, strict=True)]
+
+
+class PartlyFailing(TitleResolver):
+    """Resolves the first reference; a source failed for the others."""
+
+    async def resolve(self, refs, member=None):  # type: ignore[no-untyped-def]
+        first = (await super().resolve(refs[:1], member))[0]
+        down = SourceUnavailable("OpenAlex", 6, "HTTP 503")
+        raise ResolutionIncomplete([first] + [None] * (len(refs) - 1), len(refs) - 1, down)
 
 
 def closed_port() -> int:
@@ -402,6 +413,17 @@ async def test_step_tools_run_the_pasa_loop_one_step_at_a_time(pasa: Pasa) -> No
         assert [c["paper"]["title"] for c in named["papers"]] == [title(f"q1-0.i{j}") for j in range(3)]
         picked = data(await client.call_tool("expand_citations", {"paper": target.key, "question": QUESTION}))
         assert (picked["chosen_by"], picked["sections"]) == ("crawler", ["2 Related Work"])
+        assert named["warnings"] == picked["warnings"] == []
+
+        resolver = pasa.resolver
+        pasa.resolver = PartlyFailing(calls)  # type: ignore[assignment]
+        partial = data(
+            await client.call_tool("expand_citations", {"paper": target.key, "sections": ["1 Introduction"]})
+        )
+        assert (partial["cited"], partial["resolved"]) == (3, 1)
+        assert [c["paper"] is not None for c in partial["papers"]] == [True, False, False]
+        assert partial["warnings"] == ["2 of 3 references not resolved: OpenAlex unavailable: 5 retries, last HTTP 503"]
+        pasa.resolver = resolver
 
         ids = [target.key, paper("q1-1").key]
         scores = data(await client.call_tool("score_paper", {"question": QUESTION, "papers": ids}))
