@@ -372,13 +372,15 @@ async def test_while_search_is_down_openalex_answers_and_its_papers_keep_their_a
         assert asked.url.params["filter"] == "to_publication_date:2024-01-14"
         assert asked.url.params["per_page"] == "3"
         assert isinstance(papers, StoodIn) and papers.by == "openalex"
+        assert papers.why == "arXiv API unavailable: 1 retries, last HTTP 503"  # for the caller to report
         assert [(p.arxiv_id, p.sources) for p in papers] == [("2202.12139", ["openalex"]), (None, ["openalex"])]
         assert papers[0].key == "arxiv:2202.12139"  # expanded through arXiv's HTML like arXiv's own hits
         # Cached for a minute only, so that arXiv's own answer replaces it once arXiv is back.
         store = Store(tmp_path / "store.sqlite3")
         try:
-            await cached_search(api, store, "graphs", limit=2, before=None, ttl=30 * 86400)
+            passed_on = await cached_search(api, store, "graphs", limit=2, before=None, ttl=30 * 86400)
             (kept,) = store.db.execute("SELECT expires - fetched FROM searches").fetchone()
+            assert isinstance(passed_on, StoodIn) and passed_on.by == "openalex"  # the caller learns it too
         finally:
             store.close()
     assert kept == STOOD_IN_TTL

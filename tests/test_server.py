@@ -22,6 +22,7 @@ from pasa_mcp.net import SourceUnavailable
 from pasa_mcp.papers import Paper
 from pasa_mcp.resolve import ResolutionIncomplete
 from pasa_mcp.server import build_server
+from pasa_mcp.sources import StoodIn
 from tests.fakes import Calls, FakeCrawler, FakeFullText, FakeResolver, FakeSelector, FakeSource, paper, title
 
 QUESTION = "value-based methods for non-stationary RL"
@@ -438,6 +439,21 @@ async def test_step_tools_run_the_pasa_loop_one_step_at_a_time(pasa: Pasa) -> No
         fetched = data(await client.call_tool("get_paper", {"paper": paper("elsewhere").arxiv_id, "sections": False}))
         assert fetched["title"] == title("elsewhere") and fetched["sections"] == [] and fetched["full_text"] is None
         assert calls.of("papers") == [("papers", (paper("elsewhere").arxiv_id,))]
+
+
+@pytest.mark.anyio
+async def test_find_papers_says_when_another_source_answered_for_one_that_is_down(pasa: Pasa) -> None:
+    arxiv = plug_fakes(pasa, Calls())
+    down = "arXiv API unavailable: down (3 requests in a row failed, the last: HTTP 503)"
+
+    async def stood_in(query: str, **_: object) -> StoodIn:
+        return StoodIn([paper(f"{query}-0")], by="openalex", why=down)
+
+    arxiv.search = stood_in  # type: ignore[method-assign]
+    async with Client(build_server(pasa=pasa)) as client:
+        found = data(await client.call_tool("find_papers", {"queries": ["q1"], "sources": ["arxiv"]}))
+    assert [p["id"] for p in found["papers"]] == [paper("q1-0").key]  # not "every search failed"
+    assert found["failures"] == [{"source": "arxiv", "query": "q1", "error": f"{down}; openalex answered instead"}]
 
 
 BAD_CALLS = [

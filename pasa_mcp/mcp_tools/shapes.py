@@ -114,7 +114,9 @@ class FoundPapers(BaseModel):
     found_by: dict[str, list[str]] = Field(description="paper id -> the queries that found it (this page)")
     total: int
     next_offset: int | None
-    failures: list[SourceFailure] = Field(description="searches that failed: not the same as finding nothing")
+    failures: list[SourceFailure] = Field(
+        description="searches that failed (not the same as finding nothing) or that another source answered"
+    )
 
 
 class SectionInfo(BaseModel):

@@ -15,7 +15,7 @@ from ..net import SourceRejected, SourceUnavailable
 from ..papers import Paper
 from ..resolve import ResolutionIncomplete
 from ..selector import score_cached
-from ..sources import cached_search
+from ..sources import StoodIn, cached_search
 from ..tasks import gather
 from .common import LONG_ABSTRACT, SOURCE, Categories, Ctx, Offset, lookup, page, shared, tool_errors
 from .shapes import (
@@ -69,10 +69,11 @@ async def find_papers(
     per_query = papers_per_query or pasa.settings.search_papers
     ttl = pasa.settings.search_cache_days * 86400
     failures: list[SourceFailure] = []
+    stood_in: list[SourceFailure] = []  # searches another source answered (the one asked is down)
 
     async def search(source: Any, query: str) -> list[Paper]:
         try:
-            return await cached_search(
+            found = await cached_search(
                 source,
                 pasa.store,
                 query,
@@ -85,11 +86,16 @@ async def find_papers(
         except (SourceUnavailable, SourceRejected) as exc:
             failures.append(SourceFailure(source=source.name, query=query, error=str(exc)))
             return []
+        if isinstance(found, StoodIn):  # answered, but not by the source asked: say so
+            why = f"{found.why}; {found.by} answered instead"
+            stood_in.append(SourceFailure(source=source.name, query=query, error=why))
+        return found
 
     pairs = [(query, source) for query in queries for source in chosen]
     found = await gather(*(functools.partial(search, source, query) for query, source in pairs))
     if len(failures) == len(pairs):
         raise ToolError("every search failed: " + "; ".join(f.error for f in failures[:3]))
+    failures += stood_in
     if wanted:
         failures += [
             SourceFailure(source=s.name, query="*", error=NOT_FILTERED) for s in chosen if not s.filters_categories

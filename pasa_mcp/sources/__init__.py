@@ -14,12 +14,13 @@ STOOD_IN_TTL = 60.0  # seconds a stand-in's answer is cached: for runs at the sa
 
 
 class StoodIn(list[Paper]):
-    """What another source found for a source that is down (`by`: its name). `cached_search` keeps it
-    for STOOD_IN_TTL only, so that the source's own answer replaces it once the source is back."""
+    """What another source found for a source that is down (`by`: its name; `why`: the source's
+    failure). `cached_search` keeps it for STOOD_IN_TTL only, so that the source's own answer replaces
+    it once the source is back, and passes the mark on to its caller, which reports it."""
 
-    def __init__(self, papers: Sequence[Paper], *, by: str) -> None:
+    def __init__(self, papers: Sequence[Paper], *, by: str, why: str) -> None:
         super().__init__(papers)
-        self.by = by
+        self.by, self.why = by, why
 
 
 class SearchSource(Protocol):
@@ -57,6 +58,7 @@ async def cached_search(
     cached_as = source.name + (f"[{','.join(pushed)}]" if pushed else "")  # a filtered search is another search
     keys = await store.call(store.get_search, cached_as, query, before, limit, after)
     merged: list[Paper] | None = None
+    stood_in: StoodIn | None = None
     if keys is not None:
         known = await store.call(store.get_papers, keys)
         if len(known) == len(keys):
@@ -65,6 +67,8 @@ async def cached_search(
         extra = {"categories": pushed} if pushed else {}
         papers = await source.search(query, limit=limit, before=before, after=after, **extra)
         merged = await store.call(store.upsert_papers, papers)
-        keep = min(ttl, STOOD_IN_TTL) if isinstance(papers, StoodIn) else ttl
+        stood_in = papers if isinstance(papers, StoodIn) else None
+        keep = min(ttl, STOOD_IN_TTL) if stood_in is not None else ttl
         await store.call(store.put_search, cached_as, query, before, limit, [p.key for p in merged], keep, after)
-    return [p for p in merged if kept(p.categories, categories)]
+    found = [p for p in merged if kept(p.categories, categories)]
+    return StoodIn(found, by=stood_in.by, why=stood_in.why) if stood_in is not None else found

@@ -263,18 +263,21 @@ class ArxivAPI:
         }
         try:
             return (await self._get(params, f"search_query={q}"))[:limit]
-        except SourceUnavailable:
+        except SourceUnavailable as exc:
             if not self.search_stand_ins:
                 raise
-            found = await self._search_stood_in(query, limit=limit, before=before, after=after, categories=categories)
+            found = await self._search_stood_in(
+                query, str(exc), limit=limit, before=before, after=after, categories=categories
+            )
             if found is None:
                 raise
             return found
 
     async def _search_stood_in(
-        self, query: str, *, limit: int, before: date | None, after: date | None, categories: Sequence[str]
+        self, query: str, why: str, *, limit: int, before: date | None, after: date | None, categories: Sequence[str]
     ) -> StoodIn | None:
-        """The answer of the first search stand-in that answers (module docstring); None when all fail.
+        """The answer of the first search stand-in that answers (module docstring), marked with `why`
+        arXiv did not answer; None when all fail.
 
         Categories go to a stand-in that filters by them; `cached_search` drops the others' papers of
         other known categories."""
@@ -286,7 +289,7 @@ class ArxivAPI:
                 )
             except (SourceUnavailable, SourceRejected):
                 continue
-            return StoodIn(found[:limit], by=source.name)
+            return StoodIn(found[:limit], by=source.name, why=why)
         return None
 
     async def papers(self, ids: Iterable[str], *, gather: bool = False) -> dict[str, Paper]:
