@@ -191,7 +191,7 @@ class DeepSearch:
         store: Store,
         cache_ttl: float = 30 * 86400,
         on_event: Callable[[Event], Awaitable[None]] | None = None,
-        notices: Callable[[], dict[str, str]] | None = None,
+        notices: Callable[[float], dict[str, str]] | None = None,
     ) -> None:
         if not query.strip():
             raise ValueError("the research question is empty")
@@ -257,7 +257,7 @@ class DeepSearch:
             self.error = self._nothing_useful()
             self.status = "failed" if self.error else "partial" if self._losses() else "finished"
         self._seconds = time.monotonic() - self._started
-        for name, notice in (self._notices() if self._notices else {}).items():
+        for name, notice in (self._notices(self._started) if self._notices else {}).items():
             if not any(name in failure for failure in self.failures):
                 self.failures.append(notice)
         result = self.result()

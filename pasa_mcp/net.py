@@ -151,6 +151,7 @@ class Host:
         self._backoff = wait_exponential(multiplier=backoff, max=30 * backoff) + wait_random(0, backoff)
         self._rest = rest  # seconds a down host is not asked; then requests try it again (one more failure: rest again)
         self._rest_after, self._failed_in_row, self._resting_until, self._last_failure = rest_after, 0, 0.0, ""
+        self._went_down, self._down_why = float("-inf"), ""  # when it last began resting, and why
 
     def clock(self, url: httpx.URL) -> HostClock:
         """The shared clock of this host at `url`'s network location (or at its site)."""
@@ -234,13 +235,17 @@ class Host:
         until = datetime.fromtimestamp(round(self._spent_until / 60) * 60, UTC).strftime("%H:%M UTC")
         return f"the daily allowance is spent until {until}: {self._allowance}"
 
-    def notice(self) -> str | None:
+    def notice(self, since: float | None = None) -> str | None:
         """What the reader of a run must know about this host now, though others may have stood in
-        for it: its allowance spent, or it resting after failing."""
+        for it: its allowance spent, or it resting after failing; with `since` (a run's start, on
+        time.monotonic's clock), also that it was down during the run, though back by now."""
         if spent := self._spent():
             return f"{self.name}: {spent}"
-        resting = self._resting()
-        return str(resting) if resting else None
+        if resting := self._resting():
+            return str(resting)
+        if since is not None and self._rest_after and self._went_down >= since:
+            return f"{self.name} was unavailable during the run: {self._down_why}"
+        return None
 
     def _resting(self) -> SourceUnavailable | None:
         """The error for a request to this host while it rests after failing (None when it does not)."""
@@ -259,6 +264,8 @@ class Host:
         self._last_failure = failure
         if self._failed_in_row >= self._rest_after:
             self._resting_until = time.monotonic() + self._rest
+            self._went_down = time.monotonic()
+            self._down_why = f"down ({self._failed_in_row} requests in a row failed, the last: {failure})"
 
     def _wait(self, state: Any) -> float:
         exc = state.outcome.exception()
@@ -445,9 +452,10 @@ class Net:
             raise Offline(self._policies.get(host, {}).get("label", host))
         return await self.host(host).request(self.client, method, url, **kwargs)
 
-    def notices(self) -> dict[str, str]:
-        """Host name -> what a run's reader must know about it now (`Host.notice`), for the hosts with one."""
-        return {host.name: notice for host in self.hosts.values() if (notice := host.notice())}
+    def notices(self, since: float | None = None) -> dict[str, str]:
+        """Host name -> what a run's reader must know about it (`Host.notice`: now, or since the run's
+        start), for the hosts with something to say."""
+        return {host.name: notice for host in self.hosts.values() if (notice := host.notice(since))}
 
     def request_counts(self) -> dict[str, int]:
         return {host.name: host.requests for host in self.hosts.values()}

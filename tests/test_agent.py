@@ -3,6 +3,7 @@ budgets, failures and cancellation."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -372,3 +373,17 @@ async def test_concurrency_bounds_the_searches_and_expansions_in_flight(store: S
     ).run()
     assert peak == 1
     assert {p.key for p in bounded.papers} == {p.key for p in unbounded.papers}  # the same work, one at a time
+
+
+@pytest.mark.anyio
+async def test_a_run_ends_saying_which_sources_were_down_during_it_though_others_stood_in(store: Store) -> None:
+    asked: list[float] = []
+
+    def notices(since: float) -> dict[str, str]:
+        asked.append(since)
+        return {"arXiv API": "arXiv API was unavailable during the run: down (3 requests in a row failed, ...)"}
+
+    before = time.monotonic()
+    result = await build(store, Calls(), notices=notices).run()
+    assert result.failures == ["arXiv API was unavailable during the run: down (3 requests in a row failed, ...)"]
+    assert len(asked) == 1 and before <= asked[0] <= time.monotonic()  # since the run's own start

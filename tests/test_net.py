@@ -178,6 +178,7 @@ async def test_a_host_that_keeps_failing_rests_and_is_tried_again_after() -> Non
 
     server = Server(reply=reply)
     async with loopback(server) as url, client(Settings(http_retries=1, http_rest=0.5, arxiv_interval=0)) as net:
+        run_started = time.monotonic()
         with anyio.fail_after(20):
             for _ in range(net_module.REST_AFTER):  # each one fails every retry
                 with pytest.raises(SourceUnavailable, match="1 retries, last HTTP 503"):
@@ -193,6 +194,10 @@ async def test_a_host_that_keeps_failing_rests_and_is_tried_again_after() -> Non
             await anyio.sleep(0.6)  # rested: asked again, and a success ends the count
             assert (await net.request("arxiv", "GET", f"{url}/api/query")).status_code == 200
             assert net.notices() == {}
+            # Back now, but a run that began before it went down still says it was down (others stood in).
+            was_down = "arXiv API was unavailable during the run: down (3 requests in a row failed, the last: HTTP 503)"
+            assert net.notices(since=run_started) == {"arXiv API": was_down}
+            assert net.notices(since=time.monotonic()) == {}
             healthy["now"] = False
             with pytest.raises(SourceUnavailable, match="1 retries"):  # one failure alone does not rest it
                 await net.request("arxiv", "GET", f"{url}/api/query")
