@@ -51,10 +51,11 @@ class Pasa:
         self.semantic_scholar = SemanticScholar(net, settings)
         self.openalex = OpenAlex(net, settings)
         # While arXiv's search is down, the local index searches instead (offline, instant), else OpenAlex
-        # (10 requests/s, arXiv's papers with their ids); Semantic Scholar only with a key: its shared
-        # anonymous pool answers 429 to bursts of searches.
+        # (10 requests/s; the works arXiv lists, with their ids); Semantic Scholar only with a key: its
+        # shared anonymous pool answers 429 to bursts of searches.
         search_stand_ins: list[SearchSource] = [LocalSearch(self.index)] if self.index is not None else []
-        search_stand_ins += [self.openalex] + ([self.semantic_scholar] if settings.s2_api_key else [])
+        search_stand_ins += [OpenAlex(net, settings, indexed_in="arxiv")]
+        search_stand_ins += [self.semantic_scholar] if settings.s2_api_key else []
         self.arxiv = ArxivAPI(
             net, settings, local=self.index, stand_in=self.semantic_scholar, search_stand_ins=search_stand_ins
         )

@@ -354,7 +354,7 @@ async def arxiv_search_down(
     settings = Settings(arxiv_api_url=API, openalex_url=OPENALEX, arxiv_interval=0, openalex_interval=0, http_retries=1)
     net = Net(settings, httpx.MockTransport(handler))
     try:
-        yield ArxivAPI(net, settings, search_stand_ins=[OpenAlex(net, settings), *more]), sent
+        yield ArxivAPI(net, settings, search_stand_ins=[OpenAlex(net, settings, indexed_in="arxiv"), *more]), sent
     finally:
         await net.aclose()
 
@@ -369,7 +369,7 @@ async def test_while_search_is_down_openalex_answers_and_its_papers_keep_their_a
         assert len(sent["arxiv"]) == 2  # arXiv's search failed every retry first
         (asked,) = sent["openalex"]
         assert asked.url.params["search"] == "Testing of deep-learning models"
-        assert asked.url.params["filter"] == "to_publication_date:2024-01-14"
+        assert asked.url.params["filter"] == "to_publication_date:2024-01-14,indexed_in:arxiv"  # arXiv's works
         assert asked.url.params["per_page"] == "3"
         assert isinstance(papers, StoodIn) and papers.by == "openalex"
         assert papers.why == "arXiv API unavailable: 1 retries, last HTTP 503"  # for the caller to report

@@ -510,6 +510,24 @@ async def test_openalex_answers_requests_over_its_rate_403_as_its_error_referenc
 
 
 @pytest.mark.anyio
+async def test_openalex_keeps_to_the_works_an_index_lists() -> None:
+    from pasa_mcp.sources.openalex import paper_from_work
+
+    async with World.start(seed=2, papers=300, latency=False, time_scale=0.01) as world:
+        url = Settings(**world.settings()).openalex_url.rstrip("/") + "/works"
+        key = {"api_key": world.config.openalex_key, "per_page": 200}
+        async with httpx.AsyncClient(timeout=10) as client:
+            on_arxiv = (await client.get(url, params={**key, "filter": "indexed_in:arxiv"})).json()
+            in_crossref = (await client.get(url, params={**key, "filter": "indexed_in:crossref"})).json()
+            bad = await client.get(url, params={**key, "filter": "indexed_in:scholar"})
+    with_id = sum(p.arxiv_id is not None for p in world.corpus.papers)
+    assert on_arxiv["meta"]["count"] == with_id < len(world.corpus.papers)  # journal papers without an arXiv id
+    assert all(paper_from_work(work).arxiv_id for work in on_arxiv["results"])
+    assert in_crossref["meta"]["count"] == sum(p.doi is not None for p in world.corpus.papers)
+    assert bad.status_code == 400 and "scholar is not an index" in bad.text
+
+
+@pytest.mark.anyio
 async def test_fault_injection_at_rate_one_gives_each_fault(tmp_path: Path) -> None:
     faults = {
         "s2": Faults(error=1.0),

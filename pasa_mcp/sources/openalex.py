@@ -123,8 +123,11 @@ class OpenAlex:
     name = NAME
     filters_categories = False  # papers of other categories are dropped where theirs are known
 
-    def __init__(self, net: Net, settings: Settings) -> None:
+    def __init__(self, net: Net, settings: Settings, *, indexed_in: str | None = None) -> None:
         self._net = net
+        # Searches keep to the works this index lists (OpenAlex's `indexed_in`: "arxiv" for a stand-in
+        # for arXiv's search, whose papers are then expanded through arXiv's HTML like arXiv's own).
+        self.indexed_in = indexed_in
         self._base = settings.openalex_url.rstrip("/")
         self._key = settings.openalex_api_key.get_secret_value() if settings.openalex_api_key else ""
         self._auth = {"api_key": self._key} if self._key else {}
@@ -163,6 +166,7 @@ class OpenAlex:
         params: dict[str, Any] = {"search": query, "per_page": limit}
         bounds = [f"from_publication_date:{after.isoformat()}"] if after else []
         bounds += [f"to_publication_date:{(before - timedelta(days=1)).isoformat()}"] if before else []
+        bounds += [f"indexed_in:{self.indexed_in}"] if self.indexed_in else []
         if bounds:
             params["filter"] = ",".join(bounds)
         return [p for work in await self._works(**params) if (p := paper_from_work(work))]

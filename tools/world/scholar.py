@@ -208,7 +208,9 @@ _OA_FILTERS = {
     "cites",
     "cited_by",
     "type",
+    "indexed_in",
 }
+_OA_INDEXES = {"arxiv", "crossref", "datacite", "doaj", "pubmed"}  # OpenAlex's /indexes
 
 
 def openalex_routes(ctx: Context, _: str) -> list[Route]:
@@ -276,6 +278,12 @@ def openalex_routes(ctx: Context, _: str) -> list[Route]:
         if key == "cited_by":
             citing = work_ids(value)
             return docs & {r for c in citing for r in papers[c].refs}
+        if key == "indexed_in":  # the world's works are on arXiv (an id) or in Crossref (a DOI), or both
+            indexes = set(value.split("|"))
+            if unknown := sorted(indexes - _OA_INDEXES):
+                raise ValueError(f"{unknown[0]} is not an index; indexes are {', '.join(sorted(_OA_INDEXES))}")
+            on_arxiv, in_crossref = "arxiv" in indexes, "crossref" in indexes
+            return {d for d in docs if (on_arxiv and papers[d].arxiv_id) or (in_crossref and papers[d].doi)}
         kinds = set(value.split("|"))
         return {d for d in docs if ("article" if papers[d].venue else "preprint") in kinds}
 
