@@ -146,7 +146,7 @@ class Host:
         self._allowance, self._spent_until = allowance, 0.0
         self._slots = anyio.Semaphore(concurrency)
         self.requests = 0  # sent, retries included: benchmarks and run reports read it
-        self.throttled = 0  # throttling answers received (429, and arXiv's other forms)
+        self.throttled = 0  # throttling answers received (429, arXiv's other forms, OpenAlex's 403)
         # Seconds before a retry: `backoff`, doubling up to 30x, plus up to `backoff` of jitter.
         self._backoff = wait_exponential(multiplier=backoff, max=30 * backoff) + wait_random(0, backoff)
         self._rest = rest  # seconds a down host is not asked; then requests try it again (one more failure: rest again)
