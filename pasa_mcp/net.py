@@ -150,8 +150,8 @@ class Host:
         # Seconds before a retry: `backoff`, doubling up to 30x, plus up to `backoff` of jitter.
         self._backoff = wait_exponential(multiplier=backoff, max=30 * backoff) + wait_random(0, backoff)
         self._rest = rest  # seconds a down host is not asked; then requests try it again (one more failure: rest again)
-        self._rest_after, self._failed_in_row, self._resting_until, self._last_failure = rest_after, 0, 0.0, ""
-        self._went_down, self._down_why = float("-inf"), ""  # when it last began resting, and why
+        self._rest_after, self._failed_in_row, self._resting_until = rest_after, 0, 0.0
+        self._down_why = ""  # why it last began resting (it began `_rest` before `_resting_until`)
 
     def clock(self, url: httpx.URL) -> HostClock:
         """The shared clock of this host at `url`'s network location (or at its site)."""
@@ -243,7 +243,7 @@ class Host:
             return f"{self.name}: {spent}"
         if resting := self._resting():
             return str(resting)
-        if since is not None and self._rest_after and self._went_down >= since:
+        if since is not None and self._rest_after and self._down_why and self._resting_until - self._rest >= since:
             return f"{self.name} was unavailable during the run: {self._down_why}"
         return None
 
@@ -252,8 +252,7 @@ class Host:
         left = self._resting_until - time.monotonic()
         if not self._rest_after or self._failed_in_row < self._rest_after or left <= 0:
             return None
-        why = f"down ({self._failed_in_row} requests in a row failed, the last: {self._last_failure})"
-        return SourceUnavailable(self.name, 1, f"{why}; not asked for {left:.0f} s more")
+        return SourceUnavailable(self.name, 1, f"{self._down_why}; not asked for {left:.0f} s more")
 
     def _outcome(self, failure: str | None) -> None:
         """Count a request that succeeded (None) or failed every retry (its last error)."""
@@ -261,10 +260,8 @@ class Host:
             self._failed_in_row = 0
             return
         self._failed_in_row += 1
-        self._last_failure = failure
         if self._failed_in_row >= self._rest_after:
             self._resting_until = time.monotonic() + self._rest
-            self._went_down = time.monotonic()
             self._down_why = f"down ({self._failed_in_row} requests in a row failed, the last: {failure})"
 
     def _wait(self, state: Any) -> float:

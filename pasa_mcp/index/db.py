@@ -145,7 +145,7 @@ class LocalIndex:
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
         self._lock = threading.RLock()
-        self._import_lock = FileLock(import_lock_path(self.path), thread_local=False, is_singleton=False)
+        self._import_lock = FileLock(import_lock_path(self.path), thread_local=False)
         with self.write():
             for statement in _SCHEMA:
                 self.db.execute(statement)

@@ -264,8 +264,6 @@ class ArxivAPI:
         try:
             return (await self._get(params, f"search_query={q}"))[:limit]
         except SourceUnavailable as exc:
-            if not self.search_stand_ins:
-                raise
             found = await self._search_stood_in(
                 query, str(exc), limit=limit, before=before, after=after, categories=categories
             )
